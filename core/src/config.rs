@@ -1,0 +1,154 @@
+//! Node configuration, validated once at construction.
+
+use std::collections::BTreeSet;
+
+use crate::error::ConfigError;
+use crate::types::NodeId;
+
+/// How one node behaves: who it is, who votes, its timers and its limits.
+///
+/// Time is counted in ticks ([`Input::Tick`](crate::Input::Tick)); the IO layer decides how long
+/// a tick lasts in real time. Every limit lives here and is checked by [`Config::validate`],
+/// which [`Node::new`](crate::Node::new) calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// Every voting member of the cluster, this node included.
+    pub voters: Vec<NodeId>,
+    /// The minimum election timeout: a follower that hears from no leader for a random number
+    /// of ticks in `[election_ticks, 2 · election_ticks)` starts an election (§5.2).
+    pub election_ticks: u32,
+    /// A leader sends heartbeats every `heartbeat_ticks`; must be below `election_ticks`.
+    pub heartbeat_ticks: u32,
+    /// Most entries carried by one AppendEntries.
+    pub entries_per_message_max: usize,
+    /// Most command bytes carried by one AppendEntries. A single entry larger than this is
+    /// still sent, alone, so that it can make progress.
+    pub bytes_per_message_max: usize,
+    /// Most AppendEntries with entries in flight to one follower before the leader waits for
+    /// acknowledgements (flow control).
+    pub in_flight_messages_max: usize,
+    /// Most command bytes the leader holds uncommitted; proposals beyond are refused with
+    /// [`ProposeError::TooManyUncommittedBytes`](crate::ProposeError::TooManyUncommittedBytes).
+    pub uncommitted_bytes_max: u64,
+    /// Seed of the node's private random stream (election timeout jitter). Give each node a
+    /// different seed; the same seed and inputs always give the same behaviour.
+    pub rng_seed: u64,
+}
+
+impl Config {
+    /// A configuration with the default timers and limits: elections after 10–19 ticks,
+    /// heartbeats every tick, 1024 entries or 1 MiB per message, 256 messages in flight,
+    /// 64 MiB uncommitted. The RNG seed is derived from the id.
+    pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Config {
+        Config {
+            id,
+            voters: voters.into_iter().collect(),
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            entries_per_message_max: 1024,
+            bytes_per_message_max: 1 << 20,
+            in_flight_messages_max: 256,
+            uncommitted_bytes_max: 64 << 20,
+            rng_seed: id.0,
+        }
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.election_ticks == 0 {
+            return Err(ConfigError::ZeroElectionTicks);
+        }
+        if self.election_ticks.checked_mul(2).is_none() {
+            return Err(ConfigError::ElectionTicksTooLarge(self.election_ticks));
+        }
+        if self.heartbeat_ticks == 0 {
+            return Err(ConfigError::ZeroHeartbeatTicks);
+        }
+        if self.heartbeat_ticks >= self.election_ticks {
+            return Err(ConfigError::HeartbeatNotBelowElection {
+                heartbeat_ticks: self.heartbeat_ticks,
+                election_ticks: self.election_ticks,
+            });
+        }
+        self.validated_voters()?;
+        if self.entries_per_message_max == 0 {
+            return Err(ConfigError::ZeroEntriesPerMessage);
+        }
+        if self.bytes_per_message_max == 0 {
+            return Err(ConfigError::ZeroBytesPerMessage);
+        }
+        if self.in_flight_messages_max == 0 {
+            return Err(ConfigError::ZeroInFlightMessages);
+        }
+        if self.uncommitted_bytes_max == 0 {
+            return Err(ConfigError::ZeroUncommittedBytes);
+        }
+        Ok(())
+    }
+
+    /// The voters as an ordered set, after checking the list.
+    pub(crate) fn validated_voters(&self) -> Result<BTreeSet<NodeId>, ConfigError> {
+        if self.voters.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        let mut voters = BTreeSet::new();
+        for &voter in &self.voters {
+            if !voters.insert(voter) {
+                return Err(ConfigError::DuplicateVoter(voter));
+            }
+        }
+        if !voters.contains(&self.id) {
+            return Err(ConfigError::SelfNotVoter(self.id));
+        }
+        Ok(voters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        assert_eq!(base().validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_bad_value_has_its_own_error() {
+        type Mutation = fn(&mut Config);
+        let cases: Vec<(Mutation, ConfigError)> = vec![
+            (|c| c.election_ticks = 0, ConfigError::ZeroElectionTicks),
+            (|c| c.election_ticks = u32::MAX, ConfigError::ElectionTicksTooLarge(u32::MAX)),
+            (|c| c.heartbeat_ticks = 0, ConfigError::ZeroHeartbeatTicks),
+            (
+                |c| c.heartbeat_ticks = 10,
+                ConfigError::HeartbeatNotBelowElection { heartbeat_ticks: 10, election_ticks: 10 },
+            ),
+            (
+                |c| c.heartbeat_ticks = 20,
+                ConfigError::HeartbeatNotBelowElection { heartbeat_ticks: 20, election_ticks: 10 },
+            ),
+            (|c| c.voters.clear(), ConfigError::NoVoters),
+            (|c| c.voters.push(NodeId(2)), ConfigError::DuplicateVoter(NodeId(2))),
+            (|c| c.voters.retain(|&v| v != NodeId(1)), ConfigError::SelfNotVoter(NodeId(1))),
+            (|c| c.entries_per_message_max = 0, ConfigError::ZeroEntriesPerMessage),
+            (|c| c.bytes_per_message_max = 0, ConfigError::ZeroBytesPerMessage),
+            (|c| c.in_flight_messages_max = 0, ConfigError::ZeroInFlightMessages),
+            (|c| c.uncommitted_bytes_max = 0, ConfigError::ZeroUncommittedBytes),
+        ];
+        for (mutate, expected) in cases {
+            let mut config = base();
+            mutate(&mut config);
+            assert_eq!(config.validate(), Err(expected));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Typed errors: bad configuration, refused proposals, bad read ranges, unusable durable state.
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::types::{LogIndex, NodeId, Term};
+
+/// A [`Config`](crate::Config) value that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `election_ticks` is zero.
+    #[error("election_ticks must be at least 1")]
+    ZeroElectionTicks,
+    /// `election_ticks` is so large that the randomized timeout `2 · election_ticks` overflows.
+    #[error("election_ticks {0} is too large")]
+    ElectionTicksTooLarge(u32),
+    /// `heartbeat_ticks` is zero.
+    #[error("heartbeat_ticks must be at least 1")]
+    ZeroHeartbeatTicks,
+    /// Heartbeats would not arrive before followers time out.
+    #[error("heartbeat_ticks {heartbeat_ticks} must be below election_ticks {election_ticks}")]
+    HeartbeatNotBelowElection {
+        /// The configured heartbeat period.
+        heartbeat_ticks: u32,
+        /// The configured minimum election timeout.
+        election_ticks: u32,
+    },
+    /// The voter list is empty.
+    #[error("the voter list is empty")]
+    NoVoters,
+    /// A node appears twice in the voter list.
+    #[error("voter {0} is listed twice")]
+    DuplicateVoter(NodeId),
+    /// The node's own id is not in the voter list.
+    #[error("the node's own id {0} is not among the voters")]
+    SelfNotVoter(NodeId),
+    /// `entries_per_message_max` is zero.
+    #[error("entries_per_message_max must be at least 1")]
+    ZeroEntriesPerMessage,
+    /// `bytes_per_message_max` is zero.
+    #[error("bytes_per_message_max must be at least 1")]
+    ZeroBytesPerMessage,
+    /// `in_flight_messages_max` is zero.
+    #[error("in_flight_messages_max must be at least 1")]
+    ZeroInFlightMessages,
+    /// `uncommitted_bytes_max` is zero.
+    #[error("uncommitted_bytes_max must be at least 1")]
+    ZeroUncommittedBytes,
+}
+
+/// Why a proposal was not appended to the log. The caller may retry elsewhere or later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// Only the leader appends; `leader` is this node's best guess of who that is.
+    #[error("not the leader (leader hint: {leader:?}, term {term:?})")]
+    NotLeader {
+        /// The leader this node last heard from in its current term, if any.
+        leader: Option<NodeId>,
+        /// This node's current term.
+        term: Term,
+    },
+    /// A conditional append expected the leader's last entry to be `(expected_index,
+    /// expected_term)`; it is `(last_index, last_term)`.
+    #[error(
+        "condition failed: expected last entry {expected_index:?}@{expected_term:?}, \
+         found {last_index:?}@{last_term:?}"
+    )]
+    ConditionFailed {
+        /// The index the caller expected the last entry to have.
+        expected_index: LogIndex,
+        /// The term the caller expected the last entry to have.
+        expected_term: Term,
+        /// The leader's actual last index.
+        last_index: LogIndex,
+        /// The leader's actual last term.
+        last_term: Term,
+    },
+    /// The proposal holds no command.
+    #[error("the proposal holds no command")]
+    Empty,
+    /// Appending would push the leader's uncommitted bytes past `uncommitted_bytes_max`:
+    /// back off until earlier entries commit.
+    #[error("uncommitted log would hold {would_be} bytes, above the limit of {limit}")]
+    TooManyUncommittedBytes {
+        /// The uncommitted bytes the log would hold with this proposal.
+        would_be: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+}
+
+/// A read of log entries by index range that cannot be served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RangeError {
+    /// Index 0 names the empty prefix, not an entry.
+    #[error("log indexes start at 1")]
+    StartsAtZero,
+    /// The range ends before it starts.
+    #[error("range {start:?}..={end:?} is inverted")]
+    Inverted {
+        /// The first index asked for.
+        start: LogIndex,
+        /// The last index asked for.
+        end: LogIndex,
+    },
+    /// The range reaches past the commit index; only committed entries are readable.
+    #[error("range ends at {end:?}, past the commit index {commit:?}")]
+    NotCommitted {
+        /// The last index asked for.
+        end: LogIndex,
+        /// The node's commit index.
+        commit: LogIndex,
+    },
+    /// The range starts before the first entry the log still holds.
+    #[error("range starts at {start:?}, before the first retained entry {first:?}")]
+    Compacted {
+        /// The first index asked for.
+        start: LogIndex,
+        /// The first index still in the log.
+        first: LogIndex,
+    },
+}
+
+/// Durable state that cannot be what this library persisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Log entries are not numbered consecutively from the first one.
+    #[error("log entry at position {position} has index {found:?}, expected {expected:?}")]
+    NonContiguousLog {
+        /// Position of the bad entry in the durable entry list.
+        position: usize,
+        /// The index it should have.
+        expected: LogIndex,
+        /// The index it has.
+        found: LogIndex,
+    },
+    /// Entry terms go down along the log.
+    #[error("log entry {index:?} has term {term:?}, below the term of the entry before it")]
+    TermDecreases {
+        /// The entry whose term goes down.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+    },
+    /// An entry's term is above the persisted current term.
+    #[error("log entry {index:?} has term {term:?}, above the current term {current:?}")]
+    EntryTermAboveCurrent {
+        /// The entry.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+        /// The persisted current term.
+        current: Term,
+    },
+    /// The persisted commit index points past the last persisted entry.
+    #[error("commit index {commit:?} is past the last entry {last_index:?}")]
+    CommitBeyondLog {
+        /// The persisted commit index.
+        commit: LogIndex,
+        /// The last persisted index.
+        last_index: LogIndex,
+    },
+}

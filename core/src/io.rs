@@ -1,0 +1,210 @@
+//! What goes into [`Node::step`](crate::Node::step) and what comes out of it.
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Entry;
+use crate::error::ProposeError;
+use crate::message::Message;
+use crate::types::{LogIndex, NodeId, Term};
+
+/// One event for a node to react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input<T> {
+    /// One logical tick of time has passed.
+    Tick,
+    /// A message arrived from a peer.
+    Receive {
+        /// The peer that sent it, as the transport knows it.
+        from: NodeId,
+        /// The message.
+        message: Message<T>,
+    },
+    /// The application asks to append commands to the replicated log.
+    Propose(Proposal<T>),
+    /// Start an election now, without waiting for the election timeout.
+    Campaign,
+}
+
+/// A caller-chosen id that ties a proposal to its [`Output::Accepted`] or [`Output::Rejected`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+pub struct ProposalId(pub u64);
+
+/// Commands to append, all or none, optionally only if the log ends where the caller expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal<T> {
+    /// Echoed in the answer.
+    pub id: ProposalId,
+    /// The commands, appended as consecutive entries in this order.
+    pub commands: Vec<T>,
+    /// Append only if the leader's last entry is this one (the blog seed's conditional append).
+    pub condition: Option<AppendCondition>,
+}
+
+/// The `(index, term)` a conditional proposal expects the leader's last entry to have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct AppendCondition {
+    /// Expected last index (`LogIndex(0)` for an empty log).
+    pub last_index: LogIndex,
+    /// Expected last term (`Term(0)` for an empty log).
+    pub last_term: Term,
+}
+
+impl<T> Proposal<T> {
+    /// A proposal of one command.
+    pub fn one(id: ProposalId, command: T) -> Proposal<T> {
+        Proposal { id, commands: vec![command], condition: None }
+    }
+
+    /// A proposal of several commands, appended together.
+    pub fn batch(id: ProposalId, commands: Vec<T>) -> Proposal<T> {
+        Proposal { id, commands, condition: None }
+    }
+
+    /// Makes the proposal conditional on the leader's last entry being `(last_index, last_term)`.
+    pub fn if_last_entry_is(mut self, last_index: LogIndex, last_term: Term) -> Proposal<T> {
+        self.condition = Some(AppendCondition { last_index, last_term });
+        self
+    }
+}
+
+/// What a node asks its IO layer to do, in order.
+///
+/// # Ordering contract
+/// Execute outputs in the order given. Every [`Output::Persist`] must be durable before any
+/// output after it is executed: a `Send` may leave, an `Apply` may reach the state machine, only
+/// once every `Persist` before it is on stable storage. [`Node::step`](crate::Node::step) emits
+/// all of a step's persists first, then its sends, then notifications and applies, so a
+/// runtime may batch the persists of one step into one write and one fsync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output<T> {
+    /// Make this change durable before executing any later output.
+    Persist(Persist<T>),
+    /// Deliver a message to a peer. Delivery may fail; Raft retries.
+    Send {
+        /// The destination.
+        to: NodeId,
+        /// The message.
+        message: Message<T>,
+    },
+    /// Committed entries, consecutive and in index order, each emitted exactly once per node
+    /// lifetime. No-op entries are included so the application sees every index.
+    Apply(Vec<Entry<T>>),
+    /// The known leader or this node's role changed.
+    LeaderChanged {
+        /// This node's term.
+        term: Term,
+        /// The leader of that term, when known.
+        leader: Option<NodeId>,
+        /// This node's role now.
+        role: Role,
+    },
+    /// A proposal was appended at `first..=last` in `term`. It is not committed yet; watch for
+    /// `Apply` of those indexes (and check their term: a later leader may overwrite them).
+    Accepted {
+        /// The proposal's id.
+        proposal: ProposalId,
+        /// Index of its first command.
+        first: LogIndex,
+        /// Index of its last command.
+        last: LogIndex,
+        /// The term the entries were appended in.
+        term: Term,
+    },
+    /// A proposal was not appended.
+    Rejected {
+        /// The proposal's id.
+        proposal: ProposalId,
+        /// Why.
+        error: ProposeError,
+    },
+}
+
+/// A change to durable state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum Persist<T> {
+    /// Replace the stored term, vote and commit index.
+    HardState(HardState),
+    /// Append entries; the first one directly follows the last stored entry.
+    Append(Vec<Entry<T>>),
+    /// Remove every stored entry with an index `>= from` (a conflicting suffix, §5.3).
+    Truncate {
+        /// The first index to remove.
+        from: LogIndex,
+    },
+}
+
+/// The state a node must find again after a restart besides its log (Figure 2, "persistent
+/// state"), plus the commit index so that a restarted node can apply without waiting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct HardState {
+    /// The latest term the node has seen.
+    pub term: Term,
+    /// The candidate it voted for in `term`, if any.
+    pub voted_for: Option<NodeId>,
+    /// The highest index known to be committed.
+    pub commit: LogIndex,
+}
+
+/// The role of a node, as reported to the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum Role {
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Asks for votes.
+    Candidate,
+    /// Leads the cluster in its term.
+    Leader,
+}
+
+/// Everything a node has made durable: what [`Node::restore`](crate::Node::restore) rebuilds a
+/// node from. Also a complete in-memory store: feed it every `Persist` with [`apply`].
+///
+/// [`apply`]: DurableState::apply
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct DurableState<T> {
+    /// The last persisted hard state.
+    pub hard_state: HardState,
+    /// The persisted log, from index 1, consecutive.
+    pub entries: Vec<Entry<T>>,
+}
+
+impl<T> Default for DurableState<T> {
+    fn default() -> Self {
+        DurableState { hard_state: HardState::default(), entries: Vec::new() }
+    }
+}
+
+impl<T: Clone> DurableState<T> {
+    /// Executes one persist instruction on this in-memory store.
+    ///
+    /// # Panics
+    /// If the instruction does not fit the stored log (an append that leaves a gap): that can
+    /// only happen when a runtime skipped or reordered persists, which is a bug in the runtime.
+    pub fn apply(&mut self, persist: &Persist<T>) {
+        match persist {
+            Persist::HardState(hard_state) => self.hard_state = *hard_state,
+            Persist::Append(entries) => {
+                if let Some(first) = entries.first() {
+                    let expected = LogIndex(self.entries.len() as u64 + 1);
+                    assert_eq!(first.index, expected, "append must follow the stored log");
+                }
+                self.entries.extend(entries.iter().cloned());
+            }
+            Persist::Truncate { from } => {
+                let keep = from.0.saturating_sub(1).min(self.entries.len() as u64);
+                self.entries.truncate(keep as usize);
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The in-memory replicated log.
+//!
+//! Entries are kept in a `Vec` whose first element has index `offset + 1`; the offset is zero
+//! until compaction exists, but every lookup already goes through it.
+
+use crate::entry::Entry;
+use crate::types::{LogIndex, Term};
+
+/// A node's log: consecutive entries with non-decreasing terms.
+#[derive(Clone, Debug)]
+pub(crate) struct RaftLog<T> {
+    /// invariant: `entries[i].index == offset + 1 + i`, terms non-decreasing.
+    entries: Vec<Entry<T>>,
+    /// The index just before the first retained entry.
+    offset: LogIndex,
+    /// The term of the entry at `offset` (`Term(0)` for the empty prefix).
+    offset_term: Term,
+}
+
+impl<T> RaftLog<T> {
+    /// An empty log.
+    pub(crate) fn new() -> RaftLog<T> {
+        RaftLog { entries: Vec::new(), offset: LogIndex(0), offset_term: Term(0) }
+    }
+
+    /// A log holding `entries`, which the caller has checked are consecutive from index 1.
+    pub(crate) fn from_entries(entries: Vec<Entry<T>>) -> RaftLog<T> {
+        RaftLog { entries, offset: LogIndex(0), offset_term: Term(0) }
+    }
+
+    /// The index of the last entry (`offset` when empty).
+    pub(crate) fn last_index(&self) -> LogIndex {
+        self.offset.plus(self.entries.len() as u64)
+    }
+
+    /// The term of the last entry.
+    pub(crate) fn last_term(&self) -> Term {
+        self.entries.last().map_or(self.offset_term, |entry| entry.term)
+    }
+
+    /// The term of the entry at `index`, or `None` when the log has no entry there.
+    pub(crate) fn term(&self, index: LogIndex) -> Option<Term> {
+        if index == self.offset {
+            return Some(self.offset_term);
+        }
+        self.entry(index).map(|entry| entry.term)
+    }
+
+    /// The entry at `index`, if the log holds it.
+    pub(crate) fn entry(&self, index: LogIndex) -> Option<&Entry<T>> {
+        let position = index.0.checked_sub(self.offset.0)?.checked_sub(1)?;
+        self.entries.get(usize::try_from(position).ok()?)
+    }
+
+    /// Whether the log holds an entry `(index, term)` (or `index` is the empty prefix).
+    pub(crate) fn matches(&self, index: LogIndex, term: Term) -> bool {
+        self.term(index) == Some(term)
+    }
+
+    /// Entries `from..=to`, clamped to what the log holds.
+    pub(crate) fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry<T>] {
+        let start = from.0.saturating_sub(self.offset.0 + 1).min(self.entries.len() as u64);
+        let end = to.0.saturating_sub(self.offset.0).min(self.entries.len() as u64);
+        if start >= end {
+            return &[];
+        }
+        &self.entries[start as usize..end as usize]
+    }
+
+    /// Appends entries that directly follow the last one.
+    pub(crate) fn append(&mut self, entries: impl IntoIterator<Item = Entry<T>>) {
+        for entry in entries {
+            debug_assert_eq!(entry.index, self.last_index().next(), "invariant: consecutive");
+            debug_assert!(entry.term >= self.last_term(), "invariant: terms never decrease");
+            self.entries.push(entry);
+        }
+    }
+
+    /// Removes every entry with index `>= from`.
+    pub(crate) fn truncate_from(&mut self, from: LogIndex) {
+        debug_assert!(from > self.offset, "invariant: never truncate below the offset");
+        let keep = from.0.saturating_sub(self.offset.0 + 1).min(self.entries.len() as u64);
+        self.entries.truncate(keep as usize);
+    }
+
+    /// The first index holding an entry of `term`, if any — where a follower tells the leader
+    /// to resume after a conflict (fast backtracking). Terms are sorted: a binary search.
+    pub(crate) fn first_index_of_term(&self, term: Term) -> Option<LogIndex> {
+        let first = self.entries.partition_point(|entry| entry.term < term);
+        let entry = self.entries.get(first)?;
+        (entry.term == term).then_some(entry.index)
+    }
+
+    /// The last index holding an entry of `term`, if any. Terms are sorted, so this is a
+    /// binary search.
+    pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
+        let after = self.entries.partition_point(|entry| entry.term <= term);
+        let candidate = after.checked_sub(1)?;
+        let entry = &self.entries[candidate];
+        (entry.term == term).then_some(entry.index)
+    }
+
+    /// Whether a log ending at `(last_index, last_term)` is at least as up-to-date as this one
+    /// (§5.4.1): a later last term wins; with equal last terms, the longer log wins.
+    pub(crate) fn is_up_to_date(&self, last_index: LogIndex, last_term: Term) -> bool {
+        (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Payload;
+
+    fn log_of_terms(terms: &[u64]) -> RaftLog<u64> {
+        let mut log = RaftLog::new();
+        log.append(terms.iter().enumerate().map(|(i, &term)| Entry {
+            term: Term(term),
+            index: LogIndex(i as u64 + 1),
+            payload: Payload::Command(i as u64),
+        }));
+        log
+    }
+
+    #[test]
+    fn empty_log_has_the_empty_prefix() {
+        let log = log_of_terms(&[]);
+        assert_eq!(log.last_index(), LogIndex(0));
+        assert_eq!(log.last_term(), Term(0));
+        assert!(log.matches(LogIndex(0), Term(0)));
+        assert_eq!(log.term(LogIndex(1)), None);
+    }
+
+    #[test]
+    fn lookups_and_slices() {
+        let log = log_of_terms(&[1, 1, 2, 3, 3]);
+        assert_eq!(log.term(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.term(LogIndex(6)), None);
+        assert_eq!(log.term(LogIndex(u64::MAX)), None);
+        assert_eq!(log.slice(LogIndex(2), LogIndex(4)).len(), 3);
+        assert_eq!(log.slice(LogIndex(4), LogIndex(100)).len(), 2);
+        assert!(log.slice(LogIndex(6), LogIndex(9)).is_empty());
+        assert!(log.slice(LogIndex(3), LogIndex(2)).is_empty());
+    }
+
+    #[test]
+    fn term_runs_for_backtracking() {
+        let log = log_of_terms(&[1, 1, 2, 2, 2, 4]);
+        assert_eq!(log.first_index_of_term(Term(2)), Some(LogIndex(3)));
+        assert_eq!(log.first_index_of_term(Term(1)), Some(LogIndex(1)));
+        assert_eq!(log.first_index_of_term(Term(3)), None);
+        assert_eq!(log.last_index_of_term(Term(2)), Some(LogIndex(5)));
+        assert_eq!(log.last_index_of_term(Term(3)), None);
+        assert_eq!(log.last_index_of_term(Term(4)), Some(LogIndex(6)));
+        assert_eq!(log.last_index_of_term(Term(9)), None);
+    }
+
+    #[test]
+    fn truncation_keeps_the_prefix() {
+        let mut log = log_of_terms(&[1, 1, 2, 3]);
+        log.truncate_from(LogIndex(3));
+        assert_eq!(log.last_index(), LogIndex(2));
+        assert_eq!(log.last_term(), Term(1));
+        log.truncate_from(LogIndex(10));
+        assert_eq!(log.last_index(), LogIndex(2));
+    }
+
+    #[test]
+    fn up_to_date_rule() {
+        let log = log_of_terms(&[1, 2, 2]);
+        assert!(log.is_up_to_date(LogIndex(3), Term(2)));
+        assert!(log.is_up_to_date(LogIndex(1), Term(3)));
+        assert!(!log.is_up_to_date(LogIndex(2), Term(2)));
+        assert!(!log.is_up_to_date(LogIndex(9), Term(1)));
+    }
+}

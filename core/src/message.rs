@@ -1,0 +1,144 @@
+//! Messages exchanged between nodes: an enum of one struct per kind.
+//!
+//! The sender is not part of a message; the IO layer knows which peer a message came from and
+//! passes it as `Input::Receive { from, .. }`.
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Entry;
+use crate::types::{LogIndex, Term};
+
+/// A message between two nodes of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum Message<T> {
+    /// A candidate asks for a vote (§5.2).
+    RequestVote(RequestVote),
+    /// The answer to a [`RequestVote`].
+    RequestVoteResponse(RequestVoteResponse),
+    /// A leader replicates entries (§5.3).
+    AppendEntries(AppendEntries<T>),
+    /// The answer to an [`AppendEntries`].
+    AppendEntriesResponse(AppendEntriesResponse),
+    /// A leader asserts its leadership and spreads its commit index without entries.
+    Heartbeat(Heartbeat),
+    /// The answer to a [`Heartbeat`].
+    HeartbeatResponse(HeartbeatResponse),
+}
+
+impl<T> Message<T> {
+    /// The sender's term, carried by every message.
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteResponse(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesResponse(m) => m.term,
+            Message::Heartbeat(m) => m.term,
+            Message::HeartbeatResponse(m) => m.term,
+        }
+    }
+}
+
+/// A candidate's request for a vote (§5.2, §5.4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct RequestVote {
+    /// The candidate's term.
+    pub term: Term,
+    /// The index of the candidate's last log entry.
+    pub last_log_index: LogIndex,
+    /// The term of the candidate's last log entry.
+    pub last_log_term: Term,
+}
+
+/// A voter's answer to a [`RequestVote`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct RequestVoteResponse {
+    /// The voter's term, so that a stale candidate learns it is behind.
+    pub term: Term,
+    /// Whether the vote was granted.
+    pub granted: bool,
+}
+
+/// A leader's request to append entries after `(prev_log_index, prev_log_term)` (§5.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct AppendEntries<T> {
+    /// The leader's term.
+    pub term: Term,
+    /// The index of the entry just before `entries`.
+    pub prev_log_index: LogIndex,
+    /// The term of the entry at `prev_log_index`.
+    pub prev_log_term: Term,
+    /// The entries to append, contiguous from `prev_log_index + 1`; empty for a probe.
+    pub entries: Vec<Entry<T>>,
+    /// The leader's commit index.
+    pub leader_commit: LogIndex,
+}
+
+/// A follower's answer to an [`AppendEntries`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct AppendEntriesResponse {
+    /// The follower's term.
+    pub term: Term,
+    /// What the follower did with the request.
+    pub outcome: AppendOutcome,
+}
+
+/// The result of an [`AppendEntries`] at the follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum AppendOutcome {
+    /// The follower's log now matches the leader's up to `match_index` (which is
+    /// `prev_log_index + entries.len()` of the request).
+    Success {
+        /// The last index known to match the leader's log.
+        match_index: LogIndex,
+    },
+    /// The consistency check failed at `rejected_prev_index`: the follower has no entry there,
+    /// or one of another term. `hint` lets the leader skip a whole term at a time.
+    Conflict {
+        /// The `prev_log_index` of the rejected request, so the leader can spot stale answers.
+        rejected_prev_index: LogIndex,
+        /// Where the leader should look next.
+        hint: ConflictHint,
+    },
+    /// The request came from a leader of an older term; the response's `term` tells it so.
+    StaleTerm,
+}
+
+/// The follower's suggestion for where its log and the leader's diverge (fast backtracking,
+/// end of §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ConflictHint {
+    /// The first index of `term` in the follower's log, or the follower's last index + 1 when
+    /// its log is too short (`term` is then `None`).
+    pub index: LogIndex,
+    /// The term of the follower's entry at the rejected index, when it has one.
+    pub term: Option<Term>,
+}
+
+/// A leader's heartbeat: it resets followers' election timers and carries a commit index that
+/// the follower is known to hold entries for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Heartbeat {
+    /// The leader's term.
+    pub term: Term,
+    /// `min(leader commit, follower's match index)`: safe for the follower to commit.
+    pub commit: LogIndex,
+}
+
+/// A follower's answer to a [`Heartbeat`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct HeartbeatResponse {
+    /// The follower's term.
+    pub term: Term,
+}

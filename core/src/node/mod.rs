@@ -1,0 +1,435 @@
+//! The node: its state, the `step` dispatch, queries, and the per-step output assembly.
+
+mod election;
+mod replication;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::config::Config;
+use crate::entry::{Command, Entry};
+use crate::error::{ConfigError, RangeError, RestoreError};
+use crate::io::{DurableState, HardState, Input, Output, Persist, Role};
+use crate::log::RaftLog;
+use crate::message::Message;
+use crate::progress::Progress;
+use crate::types::{LogIndex, NodeId, Term};
+
+/// One Raft node: a pure state machine driven by [`Node::step`].
+///
+/// See the [crate documentation](crate) for the step contract.
+#[derive(Clone, Debug)]
+pub struct Node<T> {
+    config: Config,
+    /// The voting members, ordered so that iteration is deterministic.
+    voters: BTreeSet<NodeId>,
+    /// invariant: never decreases.
+    term: Term,
+    /// invariant: set at most once per term.
+    voted_for: Option<NodeId>,
+    log: RaftLog<T>,
+    /// invariant: `applied <= commit <= log.last_index()`; never decreases.
+    commit: LogIndex,
+    applied: LogIndex,
+    role: RoleState,
+    /// Ticks since the election timer was last reset.
+    election_elapsed: u32,
+    /// The current randomized election timeout, in `[election_ticks, 2 · election_ticks)`.
+    election_timeout: u32,
+    rng: ChaCha8Rng,
+    /// The hard state as last handed to the IO layer.
+    persisted: HardState,
+    /// The `(role, leader)` last reported with `LeaderChanged`.
+    notified: (Role, Option<NodeId>),
+    stats: NodeStats,
+    pending: Pending<T>,
+}
+
+/// Role-specific state: each variant holds only what that role needs.
+#[derive(Clone, Debug)]
+enum RoleState {
+    Follower {
+        /// The leader of the current term, once heard from.
+        leader: Option<NodeId>,
+    },
+    Candidate {
+        /// Votes received in this election (`true` = granted), including its own.
+        votes: BTreeMap<NodeId, bool>,
+    },
+    Leader(LeaderState),
+}
+
+#[derive(Clone, Debug)]
+struct LeaderState {
+    /// Replication progress of every other voter.
+    progress: BTreeMap<NodeId, Progress>,
+    heartbeat_elapsed: u32,
+    /// Command bytes appended in this term and not yet committed.
+    uncommitted_bytes: u64,
+    /// Reused buffer for the commit computation, so that it does not allocate per ack.
+    match_scratch: Vec<LogIndex>,
+}
+
+/// Counters a runtime can export; they never influence behaviour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Messages dropped as malformed, hostile or meaningless in the current state.
+    pub ignored_messages: u64,
+    /// Elections this node started.
+    pub elections_started: u64,
+}
+
+/// Outputs collected during one step, assembled in contract order by `finish_step`.
+#[derive(Clone, Debug)]
+struct Pending<T> {
+    log_changes: Vec<Persist<T>>,
+    sends: Vec<Output<T>>,
+    notices: Vec<Output<T>>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending { log_changes: Vec::new(), sends: Vec::new(), notices: Vec::new() }
+    }
+}
+
+/// What the end-of-step invariant check compares against.
+struct StepStart {
+    term: Term,
+    voted_for: Option<NodeId>,
+    commit: LogIndex,
+    applied: LogIndex,
+}
+
+impl<T: Command> Node<T> {
+    /// A new node with an empty log, a follower at term 0.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the configuration is invalid.
+    pub fn new(config: Config) -> Result<Node<T>, ConfigError> {
+        config.validate()?;
+        let voters = config.validated_voters()?;
+        let rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let mut node = Node {
+            config,
+            voters,
+            term: Term(0),
+            voted_for: None,
+            log: RaftLog::new(),
+            commit: LogIndex(0),
+            applied: LogIndex(0),
+            role: RoleState::Follower { leader: None },
+            election_elapsed: 0,
+            election_timeout: 0,
+            rng,
+            persisted: HardState::default(),
+            notified: (Role::Follower, None),
+            stats: NodeStats::default(),
+            pending: Pending::default(),
+        };
+        node.reset_election_timer();
+        Ok(node)
+    }
+
+    /// Rebuilds a node after a restart from exactly what it had persisted. It comes back as a
+    /// follower with its term, vote, log and commit index. Its state machine is assumed to be
+    /// volatile: the next step re-emits `Apply` for every committed entry from index 1.
+    ///
+    /// # Errors
+    /// [`RestoreError`] when the configuration is invalid or the durable state is not one this
+    /// library could have written (gaps, decreasing terms, commit past the log).
+    pub fn restore(config: Config, durable: DurableState<T>) -> Result<Node<T>, RestoreError> {
+        let DurableState { hard_state, entries } = durable;
+        check_durable_log(&hard_state, &entries)?;
+        let mut node = Node::new(config)?;
+        node.term = hard_state.term;
+        node.voted_for = hard_state.voted_for;
+        node.commit = hard_state.commit;
+        node.log = RaftLog::from_entries(entries);
+        node.persisted = hard_state;
+        Ok(node)
+    }
+
+    /// Feeds one input to the node and returns it with the outputs to execute, in order.
+    ///
+    /// Deterministic: the same node state and input always give the same node state and
+    /// outputs. Never panics on input that a network or a user can produce.
+    #[must_use = "the outputs must be executed, in order"]
+    pub fn step(mut self, input: Input<T>) -> (Node<T>, Vec<Output<T>>) {
+        let outputs = self.step_in_place(input);
+        (self, outputs)
+    }
+
+    /// [`Node::step`] for a node held behind a `&mut`: same contract, same outputs.
+    #[must_use = "the outputs must be executed, in order"]
+    pub fn step_in_place(&mut self, input: Input<T>) -> Vec<Output<T>> {
+        let start = StepStart {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit: self.commit,
+            applied: self.applied,
+        };
+        match input {
+            Input::Tick => self.on_tick(),
+            Input::Receive { from, message } => self.on_receive(from, message),
+            Input::Propose(proposal) => self.on_propose(proposal),
+            Input::Campaign => self.on_campaign(),
+        }
+        let outputs = self.finish_step();
+        self.assert_invariants(&start);
+        outputs
+    }
+
+    fn on_receive(&mut self, from: NodeId, message: Message<T>) {
+        if from == self.config.id {
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        let message_term = message.term();
+        if message_term > self.term {
+            // §5.1: a higher term makes any node a follower of that term. Only a leader's
+            // own messages tell who leads it.
+            let leader = match &message {
+                Message::AppendEntries(_) | Message::Heartbeat(_) => Some(from),
+                Message::RequestVote(_)
+                | Message::RequestVoteResponse(_)
+                | Message::AppendEntriesResponse(_)
+                | Message::HeartbeatResponse(_) => None,
+            };
+            self.become_follower(message_term, leader);
+        } else if message_term < self.term {
+            self.on_stale_term(from, &message);
+            return;
+        }
+        match message {
+            Message::RequestVote(request) => self.on_request_vote(from, request),
+            Message::RequestVoteResponse(response) => self.on_request_vote_response(from, response),
+            Message::AppendEntries(request) => self.on_append_entries(from, request),
+            Message::AppendEntriesResponse(response) => {
+                self.on_append_entries_response(from, response)
+            }
+            Message::Heartbeat(heartbeat) => self.on_heartbeat(from, heartbeat),
+            Message::HeartbeatResponse(_) => self.on_heartbeat_response(from),
+        }
+    }
+
+    fn send(&mut self, to: NodeId, message: Message<T>) {
+        self.pending.sends.push(Output::Send { to, message });
+    }
+
+    fn persist_log_change(&mut self, change: Persist<T>) {
+        self.pending.log_changes.push(change);
+    }
+
+    /// Assembles the step's outputs in contract order: persists (term and vote before log
+    /// changes, commit after them), then sends, then notifications, then applies.
+    fn finish_step(&mut self) -> Vec<Output<T>> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut outputs = Vec::with_capacity(
+            pending.log_changes.len() + pending.sends.len() + pending.notices.len() + 3,
+        );
+        let hard_state = self.hard_state();
+        if !pending.log_changes.is_empty() {
+            let vote_changed = (hard_state.term, hard_state.voted_for)
+                != (self.persisted.term, self.persisted.voted_for);
+            if vote_changed {
+                // A crash between this and the log write must not leave entries of a term the
+                // node has not durably entered; the commit index waits for the entries.
+                let before_log = HardState { commit: self.persisted.commit, ..hard_state };
+                outputs.push(Output::Persist(Persist::HardState(before_log)));
+                self.persisted = before_log;
+            }
+            outputs.extend(pending.log_changes.into_iter().map(Output::Persist));
+        }
+        if hard_state != self.persisted {
+            outputs.push(Output::Persist(Persist::HardState(hard_state)));
+            self.persisted = hard_state;
+        }
+        outputs.extend(pending.sends);
+        let now = (self.role(), self.leader());
+        if now != self.notified {
+            self.notified = now;
+            outputs.push(Output::LeaderChanged { term: self.term, leader: now.1, role: now.0 });
+        }
+        outputs.extend(pending.notices);
+        if self.commit > self.applied {
+            let entries = self.log.slice(self.applied.next(), self.commit).to_vec();
+            self.applied = self.commit;
+            outputs.push(Output::Apply(entries));
+        }
+        outputs
+    }
+
+    /// Cheap invariants, checked after every step: a failure is a bug in this crate.
+    fn assert_invariants(&self, start: &StepStart) {
+        assert!(self.term >= start.term, "invariant: term never decreases");
+        if self.term == start.term && start.voted_for.is_some() {
+            assert_eq!(self.voted_for, start.voted_for, "invariant: one vote per term");
+        }
+        assert!(self.commit >= start.commit, "invariant: commit never decreases");
+        assert!(self.applied >= start.applied, "invariant: applied never decreases");
+        assert!(self.commit <= self.log.last_index(), "invariant: commit <= last index");
+        assert_eq!(self.applied, self.commit, "invariant: every committed entry is applied");
+        assert_eq!(self.persisted, self.hard_state(), "invariant: hard state handed over");
+        assert!(self.log.last_term() <= self.term, "invariant: no entry from the future");
+        match &self.role {
+            RoleState::Follower { .. } => {}
+            RoleState::Candidate { .. } => {
+                assert_eq!(self.voted_for, Some(self.config.id), "invariant: candidate self-vote")
+            }
+            RoleState::Leader(leader) => {
+                assert_eq!(self.voted_for, Some(self.config.id), "invariant: leader self-vote");
+                for progress in leader.progress.values() {
+                    progress.assert_invariants(self.log.last_index());
+                }
+            }
+        }
+    }
+
+    // ----- queries -----
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The voting members, in ascending order.
+    pub fn voters(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.iter().copied()
+    }
+
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower { .. } => Role::Follower,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The candidate this node voted for in the current term.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+
+    /// The leader of the current term, if this node knows it (itself when leading).
+    pub fn leader(&self) -> Option<NodeId> {
+        match self.role {
+            RoleState::Follower { leader } => leader,
+            RoleState::Candidate { .. } => None,
+            RoleState::Leader(_) => Some(self.config.id),
+        }
+    }
+
+    /// The highest index known to be committed.
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit
+    }
+
+    /// The highest index handed to the application with `Apply`.
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied
+    }
+
+    /// The index of the last log entry (committed or not).
+    pub fn last_index(&self) -> LogIndex {
+        self.log.last_index()
+    }
+
+    /// The term of the last log entry.
+    pub fn last_term(&self) -> Term {
+        self.log.last_term()
+    }
+
+    /// The term of the entry at `index`, if the log holds it (`Term(0)` for index 0).
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    /// The hard state as it stands (and as last handed over for persisting).
+    pub fn hard_state(&self) -> HardState {
+        HardState { term: self.term, voted_for: self.voted_for, commit: self.commit }
+    }
+
+    /// The committed entries `start..=end` — the blog seed's *IndexRange* read.
+    ///
+    /// # Errors
+    /// [`RangeError`] when the range is empty or inverted, starts at 0, or reaches past the
+    /// commit index.
+    pub fn entries(&self, range: RangeInclusive<LogIndex>) -> Result<&[Entry<T>], RangeError> {
+        let (start, end) = (*range.start(), *range.end());
+        if start == LogIndex(0) {
+            return Err(RangeError::StartsAtZero);
+        }
+        if start > end {
+            return Err(RangeError::Inverted { start, end });
+        }
+        if end > self.commit {
+            return Err(RangeError::NotCommitted { end, commit: self.commit });
+        }
+        Ok(self.log.slice(start, end))
+    }
+
+    /// Every entry in the log, committed or not, in index order.
+    pub fn log_entries(&self) -> &[Entry<T>] {
+        self.log.slice(LogIndex(1), self.log.last_index())
+    }
+
+    /// The leader's view of `peer`'s replication; `None` on a non-leader or for an unknown peer.
+    pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.progress.get(&peer),
+            RoleState::Follower { .. } | RoleState::Candidate { .. } => None,
+        }
+    }
+
+    /// Counters of what the node did and ignored.
+    pub fn stats(&self) -> NodeStats {
+        self.stats
+    }
+
+    /// The ticks left before this node's election timer fires (when not leading).
+    pub fn ticks_until_election(&self) -> u32 {
+        self.election_timeout.saturating_sub(self.election_elapsed)
+    }
+}
+
+/// Checks that a durable log is one this library could have written.
+fn check_durable_log<T>(hard_state: &HardState, entries: &[Entry<T>]) -> Result<(), RestoreError> {
+    let mut previous_term = Term(0);
+    for (position, entry) in entries.iter().enumerate() {
+        let expected = LogIndex(position as u64 + 1);
+        if entry.index != expected {
+            return Err(RestoreError::NonContiguousLog { position, expected, found: entry.index });
+        }
+        if entry.term < previous_term {
+            return Err(RestoreError::TermDecreases { index: entry.index, term: entry.term });
+        }
+        if entry.term > hard_state.term {
+            return Err(RestoreError::EntryTermAboveCurrent {
+                index: entry.index,
+                term: entry.term,
+                current: hard_state.term,
+            });
+        }
+        previous_term = entry.term;
+    }
+    let last_index = LogIndex(entries.len() as u64);
+    if hard_state.commit > last_index {
+        return Err(RestoreError::CommitBeyondLog { commit: hard_state.commit, last_index });
+    }
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! Log replication (§5.3, §5.4.2): proposals, AppendEntries on both sides, heartbeats, commit.
+
+use super::{Node, RoleState};
+use crate::entry::{Command, Entry, Payload};
+use crate::error::ProposeError;
+use crate::io::{Output, Persist, Proposal};
+use crate::message::{
+    AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
+    HeartbeatResponse, Message,
+};
+use crate::quorum::majority_index;
+use crate::types::{LogIndex, NodeId};
+
+impl<T: Command> Node<T> {
+    pub(super) fn on_propose(&mut self, proposal: Proposal<T>) {
+        match self.try_append_proposal(proposal.commands, proposal.condition) {
+            Ok((first, last)) => {
+                self.pending.notices.push(Output::Accepted {
+                    proposal: proposal.id,
+                    first,
+                    last,
+                    term: self.term,
+                });
+                self.maybe_commit();
+                self.broadcast_append();
+            }
+            Err(error) => {
+                self.pending.notices.push(Output::Rejected { proposal: proposal.id, error })
+            }
+        }
+    }
+
+    /// Appends the commands on the leader, or says why not.
+    fn try_append_proposal(
+        &mut self,
+        commands: Vec<T>,
+        condition: Option<crate::io::AppendCondition>,
+    ) -> Result<(LogIndex, LogIndex), ProposeError> {
+        let term = self.term;
+        let leader_hint = self.leader();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(ProposeError::NotLeader { leader: leader_hint, term });
+        };
+        if commands.is_empty() {
+            return Err(ProposeError::Empty);
+        }
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        if let Some(condition) = condition {
+            if (condition.last_index, condition.last_term) != (last_index, last_term) {
+                return Err(ProposeError::ConditionFailed {
+                    expected_index: condition.last_index,
+                    expected_term: condition.last_term,
+                    last_index,
+                    last_term,
+                });
+            }
+        }
+        let bytes: u64 = commands.iter().map(|command| command.size_bytes() as u64).sum();
+        let would_be = leader.uncommitted_bytes.saturating_add(bytes);
+        if would_be > self.config.uncommitted_bytes_max {
+            return Err(ProposeError::TooManyUncommittedBytes {
+                would_be,
+                limit: self.config.uncommitted_bytes_max,
+            });
+        }
+        leader.uncommitted_bytes = would_be;
+        let first = last_index.next();
+        let entries: Vec<Entry<T>> = commands
+            .into_iter()
+            .zip(first.0..)
+            .map(|(command, index)| Entry {
+                term,
+                index: LogIndex(index),
+                payload: Payload::Command(command),
+            })
+            .collect();
+        let last = first.plus(entries.len() as u64 - 1);
+        self.persist_log_change(Persist::Append(entries.clone()));
+        self.log.append(entries);
+        Ok((first, last))
+    }
+
+    /// Sends new entries to every follower that is not paused.
+    pub(super) fn broadcast_append(&mut self) {
+        let RoleState::Leader(leader) = &self.role else { return };
+        let peers: Vec<NodeId> = leader.progress.keys().copied().collect();
+        for peer in peers {
+            self.send_append(peer, true);
+        }
+    }
+
+    /// Sends `peer` the entries after its next index, within the per-message limits. With
+    /// `allow_empty`, sends an entry-less AppendEntries when there is nothing new — a probe
+    /// that checks the consistency point.
+    fn send_append(&mut self, peer: NodeId, allow_empty: bool) {
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let Some(progress) = leader.progress.get_mut(&peer) else { return };
+        if progress.is_paused(self.config.in_flight_messages_max) {
+            return;
+        }
+        let next = progress.next_index();
+        let prev_log_index = next.prev();
+        let prev_log_term =
+            self.log.term(prev_log_index).expect("invariant: next <= last + 1 and no compaction");
+        let entries = select_batch(
+            self.log.slice(next, self.log.last_index()),
+            self.config.entries_per_message_max,
+            self.config.bytes_per_message_max,
+        );
+        if entries.is_empty() && !allow_empty {
+            return;
+        }
+        progress.on_sent(prev_log_index.plus(entries.len() as u64), entries.len());
+        let message = AppendEntries {
+            term: self.term,
+            prev_log_index,
+            prev_log_term,
+            entries: entries.to_vec(),
+            leader_commit: self.commit,
+        };
+        self.send(peer, Message::AppendEntries(message));
+    }
+
+    pub(super) fn broadcast_heartbeat(&mut self) {
+        let RoleState::Leader(leader) = &self.role else { return };
+        // A follower may only commit what it is known to hold (§5.3's consistency guarantee).
+        let heartbeats: Vec<(NodeId, Heartbeat)> = leader
+            .progress
+            .iter()
+            .map(|(&peer, progress)| {
+                let commit = self.commit.min(progress.match_index());
+                (peer, Heartbeat { term: self.term, commit })
+            })
+            .collect();
+        for (peer, heartbeat) in heartbeats {
+            self.send(peer, Message::Heartbeat(heartbeat));
+        }
+    }
+
+    /// Makes this node a follower of `from` on hearing from the leader of its term. Returns
+    /// `false` when the message cannot come from a legitimate leader and must be ignored.
+    fn accept_leader(&mut self, from: NodeId) -> bool {
+        match self.role {
+            RoleState::Leader(_) => return false, // two leaders in one term: hostile input
+            RoleState::Follower { leader: Some(known) } if known != from => return false,
+            RoleState::Follower { .. } => self.role = RoleState::Follower { leader: Some(from) },
+            // §5.2: a candidate that hears from a leader of its term steps down.
+            RoleState::Candidate { .. } => self.become_follower(self.term, Some(from)),
+        }
+        self.election_elapsed = 0;
+        true
+    }
+
+    pub(super) fn on_append_entries(&mut self, from: NodeId, request: AppendEntries<T>) {
+        if !is_well_formed(&request) || !self.accept_leader(from) {
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        let term = self.term;
+        if !self.log.matches(request.prev_log_index, request.prev_log_term) {
+            let hint = self.conflict_hint(request.prev_log_index);
+            let outcome =
+                AppendOutcome::Conflict { rejected_prev_index: request.prev_log_index, hint };
+            self.send(
+                from,
+                Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome }),
+            );
+            return;
+        }
+        let last_new = request.prev_log_index.plus(request.entries.len() as u64);
+        if !self.append_from_leader(request.entries) {
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        // §5.3: commit up to the leader's commit, but only what this message proved matches.
+        let commit = request.leader_commit.min(last_new);
+        if commit > self.commit {
+            self.commit = commit;
+        }
+        let outcome = AppendOutcome::Success { match_index: last_new };
+        self.send(from, Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome }));
+    }
+
+    /// Where the leader should resume after the consistency check failed at `prev_index`.
+    fn conflict_hint(&self, prev_index: LogIndex) -> ConflictHint {
+        match self.log.term(prev_index) {
+            Some(term) => ConflictHint {
+                index: self.log.first_index_of_term(term).unwrap_or(prev_index),
+                term: Some(term),
+            },
+            None => ConflictHint { index: self.log.last_index().next(), term: None },
+        }
+    }
+
+    /// Appends the entries that are new, truncating only at a real conflict (§5.3): entries
+    /// already present with the same term are skipped, so a duplicated or reordered message
+    /// never removes anything. Returns `false` (and changes nothing) if the leader would
+    /// overwrite a committed entry, which a legitimate leader never does.
+    fn append_from_leader(&mut self, mut entries: Vec<Entry<T>>) -> bool {
+        let mut first_new = entries.len();
+        for (position, entry) in entries.iter().enumerate() {
+            match self.log.term(entry.index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    if entry.index <= self.commit {
+                        return false;
+                    }
+                    self.log.truncate_from(entry.index);
+                    self.persist_log_change(Persist::Truncate { from: entry.index });
+                }
+                None => {}
+            }
+            first_new = position;
+            break;
+        }
+        let new_entries = entries.split_off(first_new);
+        if !new_entries.is_empty() {
+            self.persist_log_change(Persist::Append(new_entries.clone()));
+            self.log.append(new_entries);
+        }
+        true
+    }
+
+    pub(super) fn on_append_entries_response(
+        &mut self,
+        from: NodeId,
+        response: AppendEntriesResponse,
+    ) {
+        let last_index = self.log.last_index();
+        let RoleState::Leader(leader) = &mut self.role else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        let Some(progress) = leader.progress.get_mut(&from) else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        match response.outcome {
+            AppendOutcome::Success { match_index } if match_index <= last_index => {
+                if progress.on_success(match_index) {
+                    self.maybe_commit();
+                }
+                self.send_append(from, false);
+            }
+            AppendOutcome::Conflict { rejected_prev_index, hint }
+                if rejected_prev_index <= last_index =>
+            {
+                let log = &self.log;
+                if progress.on_conflict(rejected_prev_index, hint, |t| log.last_index_of_term(t)) {
+                    self.send_append(from, true);
+                }
+            }
+            // An ack beyond our log, or a stale-term answer at our own term: not from an
+            // honest follower of this leader.
+            AppendOutcome::Success { .. }
+            | AppendOutcome::Conflict { .. }
+            | AppendOutcome::StaleTerm => self.stats.ignored_messages += 1,
+        }
+    }
+
+    pub(super) fn on_heartbeat(&mut self, from: NodeId, heartbeat: Heartbeat) {
+        if !self.accept_leader(from) {
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        let commit = heartbeat.commit.min(self.log.last_index());
+        if commit > self.commit {
+            self.commit = commit;
+        }
+        let term = self.term;
+        self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term }));
+    }
+
+    pub(super) fn on_heartbeat_response(&mut self, from: NodeId) {
+        let last_index = self.log.last_index();
+        let RoleState::Leader(leader) = &mut self.role else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        let Some(progress) = leader.progress.get_mut(&from) else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        progress.on_heartbeat_response();
+        if progress.match_index() < last_index {
+            self.send_append(from, true);
+        }
+    }
+
+    /// Advances the commit index to the highest index stored on a majority, provided that
+    /// entry is of the current term (§5.4.2, Figure 8). Returns whether it advanced.
+    pub(super) fn maybe_commit(&mut self) -> bool {
+        let RoleState::Leader(leader) = &mut self.role else { return false };
+        leader.match_scratch.clear();
+        for voter in &self.voters {
+            let match_index = if *voter == self.config.id {
+                self.log.last_index()
+            } else {
+                leader.progress.get(voter).map_or(LogIndex(0), |p| p.match_index())
+            };
+            leader.match_scratch.push(match_index);
+        }
+        let candidate = majority_index(&mut leader.match_scratch);
+        if candidate <= self.commit || self.log.term(candidate) != Some(self.term) {
+            return false;
+        }
+        let newly_committed = self.log.slice(self.commit.next(), candidate);
+        let bytes: u64 = newly_committed
+            .iter()
+            .filter(|entry| entry.term == self.term)
+            .map(|entry| entry.size_bytes() as u64)
+            .sum();
+        leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(bytes);
+        self.commit = candidate;
+        true
+    }
+}
+
+/// The longest prefix of `entries` within the count and byte limits; at least one entry if
+/// any, so that an entry larger than the byte limit still gets through.
+fn select_batch<T: Command>(
+    entries: &[Entry<T>],
+    count_max: usize,
+    bytes_max: usize,
+) -> &[Entry<T>] {
+    let entries = &entries[..entries.len().min(count_max)];
+    let mut bytes = 0usize;
+    for (position, entry) in entries.iter().enumerate() {
+        bytes = bytes.saturating_add(entry.size_bytes());
+        if bytes > bytes_max && position > 0 {
+            return &entries[..position];
+        }
+    }
+    entries
+}
+
+/// Whether an AppendEntries is internally consistent: entries numbered consecutively after
+/// `prev_log_index`, terms non-decreasing from `prev_log_term` and not above the message term.
+/// A message failing this did not come from a correct leader.
+fn is_well_formed<T>(request: &AppendEntries<T>) -> bool {
+    let mut expected_index = request.prev_log_index;
+    let mut previous_term = request.prev_log_term;
+    if request.prev_log_term > request.term {
+        return false;
+    }
+    for entry in &request.entries {
+        let Some(index) = expected_index.0.checked_add(1) else { return false };
+        expected_index = LogIndex(index);
+        if entry.index != expected_index || entry.term < previous_term || entry.term > request.term
+        {
+            return false;
+        }
+        previous_term = entry.term;
+    }
+    true
+}

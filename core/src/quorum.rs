@@ -1,0 +1,119 @@
+//! Majority arithmetic: commit indexes and vote tallies. Pure functions over numbers; nothing
+//! here knows about messages or roles.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::types::{LogIndex, NodeId};
+
+/// The number of voters that form a majority of `voter_count`.
+pub fn majority(voter_count: usize) -> usize {
+    voter_count / 2 + 1
+}
+
+/// The highest index that a majority of voters has reached, given each voter's match index.
+///
+/// The slice is reordered. An empty slice gives `LogIndex(0)`.
+pub fn majority_index(match_indexes: &mut [LogIndex]) -> LogIndex {
+    if match_indexes.is_empty() {
+        return LogIndex(0);
+    }
+    // Ascending order: the element at n - majority(n) is reached by exactly the majority of
+    // voters from it upwards.
+    let position = match_indexes.len() - majority(match_indexes.len());
+    *match_indexes.select_nth_unstable(position).1
+}
+
+/// The outcome of an election so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoteResult {
+    /// A majority granted its vote.
+    Won,
+    /// A majority refused: the election cannot be won.
+    Lost,
+    /// Neither yet.
+    Pending,
+}
+
+/// Counts the votes of `voters` recorded in `votes` (`true` = granted). Votes from non-voters
+/// are not counted.
+pub fn tally_votes(voters: &BTreeSet<NodeId>, votes: &BTreeMap<NodeId, bool>) -> VoteResult {
+    let needed = majority(voters.len());
+    let (mut granted, mut refused) = (0, 0);
+    for voter in voters {
+        match votes.get(voter) {
+            Some(true) => granted += 1,
+            Some(false) => refused += 1,
+            None => {}
+        }
+    }
+    if granted >= needed {
+        VoteResult::Won
+    } else if refused >= needed {
+        VoteResult::Lost
+    } else {
+        VoteResult::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, computed the slow way: the largest index that at least a majority has.
+    fn naive_majority_index(match_indexes: &[LogIndex]) -> LogIndex {
+        let needed = majority(match_indexes.len());
+        match_indexes
+            .iter()
+            .copied()
+            .filter(|&candidate| {
+                match_indexes.iter().filter(|&&m| m >= candidate).count() >= needed
+            })
+            .max()
+            .unwrap_or(LogIndex(0))
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&[u64], u64)] = &[
+            (&[], 0),
+            (&[5], 5),
+            (&[5, 3], 3),
+            (&[5, 3, 1], 3),
+            (&[1, 5, 3], 3),
+            (&[7, 7, 2, 2], 2),
+            (&[9, 8, 7, 1, 1], 7),
+            (&[9, 8, 1, 1, 1], 1),
+        ];
+        for &(indexes, expected) in cases {
+            let mut indexes: Vec<LogIndex> = indexes.iter().map(|&i| LogIndex(i)).collect();
+            assert_eq!(majority_index(&mut indexes), LogIndex(expected), "{indexes:?}");
+        }
+    }
+
+    #[test]
+    fn votes_are_tallied_over_voters_only() {
+        let voters: BTreeSet<NodeId> = [1, 2, 3].map(NodeId).into();
+        let mut votes = BTreeMap::new();
+        votes.insert(NodeId(1), true);
+        votes.insert(NodeId(9), true);
+        assert_eq!(tally_votes(&voters, &votes), VoteResult::Pending);
+        votes.insert(NodeId(2), false);
+        assert_eq!(tally_votes(&voters, &votes), VoteResult::Pending);
+        votes.insert(NodeId(3), true);
+        assert_eq!(tally_votes(&voters, &votes), VoteResult::Won);
+        votes.insert(NodeId(3), false);
+        assert_eq!(tally_votes(&voters, &votes), VoteResult::Lost);
+    }
+
+    proptest! {
+        #[test]
+        fn majority_index_matches_the_naive_definition(
+            indexes in proptest::collection::vec(0u64..50, 0..12)
+        ) {
+            let mut indexes: Vec<LogIndex> = indexes.into_iter().map(LogIndex).collect();
+            let expected = naive_majority_index(&indexes);
+            prop_assert_eq!(majority_index(&mut indexes), expected);
+        }
+    }
+}
