@@ -1,6 +1,95 @@
 //! # stepraft
 //!
-//! A Raft consensus core that is a pure, deterministic state machine.
+//! A Raft consensus core that is a pure, deterministic state machine. It does no IO, reads no
+//! clock, spawns no thread and owns no socket: a runtime feeds it [`Input`]s and executes the
+//! [`Output`]s it returns. That is what lets a whole cluster run inside one deterministic
+//! simulation, and lets you wrap the core in the IO layer your service already has.
+//!
+//! ## The step contract
+//!
+//! * **One way in.** [`Node::step`] takes the node and one input — a [`Tick`](Input::Tick) of
+//!   logical time, a message from a peer, a proposal, a request to campaign — and returns the
+//!   node with the outputs of that step. Nothing happens between steps.
+//! * **Determinism.** The same state and input always give the same state and outputs. Time
+//!   enters only as ticks; the only randomness (election timeout jitter) comes from a ChaCha RNG
+//!   inside the node, seeded from [`Config::rng_seed`].
+//! * **Ordered outputs.** Execute the outputs in order. Every [`Output::Persist`] must be
+//!   durable before any later output is executed: a message may only leave, and an entry may
+//!   only be applied, once the persists before it are on stable storage. A step lists its
+//!   persists first (so one write and one fsync per step suffice), then its sends, then
+//!   [`LeaderChanged`](Output::LeaderChanged), [`Accepted`](Output::Accepted) and
+//!   [`Rejected`](Output::Rejected) notices, then [`Apply`](Output::Apply).
+//! * **Restart.** Whatever was persisted is all a node keeps: [`Node::restore`] rebuilds it
+//!   from a [`DurableState`]. Anything not persisted is assumed lost by a crash.
+//! * **Hostile input.** No message a network can deliver makes `step` panic or corrupt the
+//!   state: stale, duplicated, reordered or malformed messages are answered per the protocol or
+//!   ignored (and counted in [`NodeStats`]). Refused proposals get a typed [`ProposeError`].
+//!   Internal invariants are asserted at the end of every step: a panic there is a bug here.
+//!
+//! ## Example: a three-node cluster in memory
+//!
+//! The runtime below is the whole job of an IO layer: feed inputs, execute outputs in order.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use stepraft::{Config, DurableState, Input, LogIndex, Node, NodeId, Output, Proposal, ProposalId, Role};
+//!
+//! /// Three nodes, their "disks", what they applied, and a FIFO network.
+//! struct Cluster {
+//!     nodes: Vec<Node<String>>,
+//!     disks: Vec<DurableState<String>>,
+//!     applied: Vec<Vec<String>>,
+//!     network: VecDeque<(NodeId, Input<String>)>,
+//! }
+//!
+//! impl Cluster {
+//!     fn step(&mut self, to: NodeId, input: Input<String>) {
+//!         let at = (to.0 - 1) as usize;
+//!         for output in self.nodes[at].step_in_place(input) {
+//!             match output {
+//!                 // Durable before anything after it is executed.
+//!                 Output::Persist(change) => self.disks[at].apply(&change),
+//!                 Output::Send { to: peer, message } => {
+//!                     self.network.push_back((peer, Input::Receive { from: to, message }))
+//!                 }
+//!                 Output::Apply(entries) => self.applied[at]
+//!                     .extend(entries.iter().filter_map(|entry| entry.command().cloned())),
+//!                 _ => {} // LeaderChanged, Accepted, Rejected: notifications
+//!             }
+//!         }
+//!     }
+//!
+//!     fn deliver_all(&mut self) {
+//!         while let Some((to, input)) = self.network.pop_front() {
+//!             self.step(to, input);
+//!         }
+//!     }
+//! }
+//!
+//! let ids = [NodeId(1), NodeId(2), NodeId(3)];
+//! let mut cluster = Cluster {
+//!     nodes: ids.iter().map(|&id| Node::new(Config::new(id, ids))).collect::<Result<_, _>>()?,
+//!     disks: vec![DurableState::default(); 3],
+//!     applied: vec![Vec::new(); 3],
+//!     network: VecDeque::new(),
+//! };
+//!
+//! // Node 1 campaigns (as it would after an election timeout) and wins.
+//! cluster.step(NodeId(1), Input::Campaign);
+//! cluster.deliver_all();
+//! assert_eq!(cluster.nodes[0].role(), Role::Leader);
+//!
+//! // A proposal on the leader commits once a majority stores it.
+//! cluster.step(NodeId(1), Input::Propose(Proposal::one(ProposalId(1), "hello".into())));
+//! cluster.deliver_all();
+//! assert_eq!(cluster.nodes[0].commit_index(), LogIndex(2)); // the leader's no-op, then "hello"
+//!
+//! // Followers learn the commit index with the next heartbeat, and apply.
+//! cluster.step(NodeId(1), Input::Tick);
+//! cluster.deliver_all();
+//! assert!(cluster.applied.iter().all(|applied| applied == &["hello"]));
+//! # Ok::<(), stepraft::ConfigError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,3 +117,7 @@ pub use message::{
 pub use node::{Node, NodeStats};
 pub use progress::{Progress, ReplicationState};
 pub use types::{LogIndex, NodeId, Term};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -163,6 +163,11 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         };
+        if !self.voters.contains(&from) {
+            // Only voters count; recording others would let a hostile peer grow the map.
+            self.stats.ignored_messages += 1;
+            return;
+        }
         votes.insert(from, response.granted);
         self.maybe_win_election();
     }
