@@ -1,0 +1,145 @@
+//! Campaigns: many seeds in parallel on every core, summarized.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::world::{run, Outcome, RunResult, SimConfig};
+
+/// Totals over a campaign.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CampaignSummary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds that violated a property or panicked.
+    pub violations: u64,
+    /// Violations by property name (`panic` for a crash inside the core).
+    pub violations_by_property: BTreeMap<String, u64>,
+    /// The failing seeds, ascending.
+    pub failing_seeds: Vec<u64>,
+    /// Events processed.
+    pub events: u64,
+    /// Events per wall-clock second, all threads together.
+    pub events_per_sec: f64,
+    /// Simulated seconds per wall-clock second, all threads together.
+    pub sim_to_wall_ratio: f64,
+    /// Wall-clock seconds.
+    pub wall_secs: f64,
+    /// Simulated seconds, summed over seeds.
+    pub simulated_secs: f64,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Messages dropped.
+    pub messages_dropped: u64,
+    /// Messages duplicated.
+    pub messages_duplicated: u64,
+    /// Elections started.
+    pub elections: u64,
+    /// Highest term reached in any seed.
+    pub max_term: u64,
+    /// Times a node became leader.
+    pub leader_changes: u64,
+    /// Entries committed (summed over seeds).
+    pub committed_entries: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Partitions.
+    pub partitions: u64,
+    /// Pauses.
+    pub pauses: u64,
+    /// Client requests acknowledged.
+    pub client_ok: u64,
+    /// Worst time to recover after faults stopped, in simulated ms.
+    pub recovery_ms_max: f64,
+    /// Whether any seed panicked inside the core.
+    pub panicked: bool,
+    /// Whether any seed violated a safety property.
+    pub safety_violated: bool,
+    /// Whether any seed failed to recover.
+    pub liveness_violated: bool,
+}
+
+impl CampaignSummary {
+    fn add(&mut self, result: &RunResult) {
+        let stats = &result.stats;
+        self.seeds += 1;
+        self.events += stats.events;
+        self.simulated_secs += stats.sim_time_us as f64 / 1e6;
+        self.messages_sent += stats.messages_sent;
+        self.messages_dropped += stats.messages_dropped;
+        self.messages_duplicated += stats.messages_duplicated;
+        self.elections += stats.elections;
+        self.max_term = self.max_term.max(stats.max_term);
+        self.leader_changes += stats.leader_changes;
+        self.committed_entries += stats.committed_entries;
+        self.crashes += stats.crashes;
+        self.partitions += stats.partitions;
+        self.pauses += stats.pauses;
+        self.client_ok += stats.client_ok;
+        if let Some(recovery) = stats.recovery_us {
+            self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);
+        }
+        let property = match &result.outcome {
+            Outcome::Passed => return,
+            Outcome::Violated(violation) => {
+                if violation.property.is_safety() {
+                    self.safety_violated = true;
+                } else {
+                    self.liveness_violated = true;
+                }
+                violation.property.to_string()
+            }
+            Outcome::Panicked(_) => {
+                self.panicked = true;
+                "panic".to_string()
+            }
+        };
+        self.violations += 1;
+        *self.violations_by_property.entry(property).or_default() += 1;
+        self.failing_seeds.push(result.seed);
+    }
+}
+
+/// Runs seeds `first_seed..first_seed + seeds` with `template` (its seed is replaced) on
+/// `threads` threads. `on_result` sees each result as it completes (for progress and failure
+/// reports). Returns the summary and the failing results, by seed.
+pub fn run_campaign(
+    template: &SimConfig,
+    first_seed: u64,
+    seeds: u64,
+    threads: usize,
+    on_result: &(dyn Fn(&RunResult) + Sync),
+) -> (CampaignSummary, Vec<RunResult>) {
+    let next = AtomicU64::new(0);
+    let collected: Mutex<(CampaignSummary, Vec<RunResult>)> = Mutex::default();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let offset = next.fetch_add(1, Ordering::Relaxed);
+                if offset >= seeds {
+                    return;
+                }
+                let mut config = template.clone();
+                config.seed = first_seed + offset;
+                let result = run(&config);
+                on_result(&result);
+                let mut guard = collected.lock().expect("no thread panics holding the lock");
+                guard.0.add(&result);
+                if result.outcome != Outcome::Passed {
+                    guard.1.push(result);
+                }
+            });
+        }
+    });
+    let (mut summary, mut failures) = collected.into_inner().expect("threads joined");
+    summary.wall_secs = started.elapsed().as_secs_f64();
+    summary.events_per_sec = summary.events as f64 / summary.wall_secs.max(1e-9);
+    summary.sim_to_wall_ratio = summary.simulated_secs / summary.wall_secs.max(1e-9);
+    summary.failing_seeds.sort_unstable();
+    failures.sort_by_key(|result| result.seed);
+    (summary, failures)
+}

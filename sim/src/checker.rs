@@ -1,0 +1,431 @@
+//! Raft's safety properties, checked continuously as the simulation runs.
+//!
+//! The checker sees what an omniscient observer would: every leader elected, every entry
+//! persisted, every commit and every apply, on every node, across crashes. Each `on_*` method
+//! returns the first violation it finds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+use stepraft::{Entry, HardState, LogIndex, NodeId, Payload, Term};
+
+use crate::workload::SimCommand;
+
+/// A property the simulator checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// At most one leader per term, ever.
+    ElectionSafety,
+    /// Two logs holding an entry with the same index and term are identical up to it.
+    LogMatching,
+    /// An entry committed in term t is in the log of every leader of a later term.
+    LeaderCompleteness,
+    /// No two nodes apply different entries at one index; a committed entry never changes.
+    StateMachineSafety,
+    /// A leader never truncates its own log.
+    LeaderAppendOnly,
+    /// A node's commit index never decreases within its lifetime, nor its durable one ever.
+    MonotonicCommit,
+    /// A node applies each index once, in order.
+    MonotonicApplied,
+    /// A node's durable term never decreases.
+    MonotonicDurableTerm,
+    /// After faults stop, a leader is elected and acknowledged writes reach every node.
+    Liveness,
+}
+
+impl Property {
+    /// Whether this is a safety (not a liveness) property.
+    pub fn is_safety(self) -> bool {
+        self != Property::Liveness
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Property::ElectionSafety => "election safety",
+            Property::LogMatching => "log matching",
+            Property::LeaderCompleteness => "leader completeness",
+            Property::StateMachineSafety => "state machine safety",
+            Property::LeaderAppendOnly => "leader append-only",
+            Property::MonotonicCommit => "monotonic commit",
+            Property::MonotonicApplied => "monotonic applied",
+            Property::MonotonicDurableTerm => "monotonic durable term",
+            Property::Liveness => "liveness",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A property that failed, with what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The property.
+    pub property: Property,
+    /// A human-readable account.
+    pub detail: String,
+}
+
+impl Violation {
+    fn new(property: Property, detail: String) -> Violation {
+        Violation { property, detail }
+    }
+}
+
+/// An entry reduced to what identity means for the checks: its term and a fingerprint of its
+/// payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct EntryId {
+    term: Term,
+    payload: u64,
+}
+
+impl EntryId {
+    fn of(entry: &Entry<SimCommand>) -> EntryId {
+        let payload = match &entry.payload {
+            Payload::Command(command) => command.fingerprint(),
+            _ => 0,
+        };
+        EntryId { term: entry.term, payload }
+    }
+}
+
+/// Per-node facts the monotonicity checks compare against.
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeFacts {
+    /// Commit index in the current lifetime.
+    commit: LogIndex,
+    /// Last applied index in the current lifetime.
+    applied: LogIndex,
+    /// The last hard state written to disk (survives crashes).
+    durable: HardState,
+}
+
+/// The continuous safety checker.
+#[derive(Debug, Default)]
+pub struct SafetyChecker {
+    /// Election Safety: the leader of each term.
+    leaders: BTreeMap<Term, NodeId>,
+    /// Log Matching, checked by induction: each `(index, term)` ever persisted anywhere always
+    /// has the same payload and the same predecessor term. Lookups only, never iterated.
+    persisted: HashMap<(LogIndex, Term), (Term, u64)>,
+    /// Every committed entry, by index (position = index - 1).
+    committed: Vec<EntryId>,
+    /// Every applied entry, by index (position = index - 1).
+    applied: Vec<EntryId>,
+    nodes: BTreeMap<NodeId, NodeFacts>,
+}
+
+impl SafetyChecker {
+    /// A checker that has seen nothing.
+    pub fn new() -> SafetyChecker {
+        SafetyChecker::default()
+    }
+
+    /// How many entries are known to be committed cluster-wide.
+    pub fn committed_len(&self) -> u64 {
+        self.committed.len() as u64
+    }
+
+    /// `node` became leader of `term` holding `log` (Election Safety, Leader Completeness).
+    pub fn on_leader(
+        &mut self,
+        node: NodeId,
+        term: Term,
+        log: &[Entry<SimCommand>],
+    ) -> Result<(), Violation> {
+        if let Some(&other) = self.leaders.get(&term) {
+            if other != node {
+                return Err(Violation::new(
+                    Property::ElectionSafety,
+                    format!("{node} and {other} both lead {term}"),
+                ));
+            }
+        }
+        self.leaders.insert(term, node);
+        for (position, committed) in self.committed.iter().enumerate() {
+            let found = log.get(position).map(EntryId::of);
+            if committed.term < term && found != Some(*committed) {
+                return Err(Violation::new(
+                    Property::LeaderCompleteness,
+                    format!(
+                        "{node} leads {term} without committed entry {} of {} (has {:?})",
+                        position + 1,
+                        committed.term,
+                        found.map(|id| id.term)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `node` persisted `entries` after an entry of `prev_term` (Log Matching).
+    pub fn on_append(
+        &mut self,
+        node: NodeId,
+        prev_term: Term,
+        entries: &[Entry<SimCommand>],
+    ) -> Result<(), Violation> {
+        let mut prev_term = prev_term;
+        for entry in entries {
+            let id = EntryId::of(entry);
+            let seen =
+                *self.persisted.entry((entry.index, entry.term)).or_insert((prev_term, id.payload));
+            if seen != (prev_term, id.payload) {
+                return Err(Violation::new(
+                    Property::LogMatching,
+                    format!(
+                        "{node} stores entry {}@{} after a {} entry; elsewhere it follows a {} \
+                         entry or holds another payload",
+                        entry.index.0, entry.term, prev_term, seen.0
+                    ),
+                ));
+            }
+            prev_term = entry.term;
+        }
+        Ok(())
+    }
+
+    /// `node` truncated its log; `leading` says whether it was leader throughout the step.
+    pub fn on_truncate(
+        &mut self,
+        node: NodeId,
+        leading: bool,
+        from: LogIndex,
+    ) -> Result<(), Violation> {
+        if leading {
+            return Err(Violation::new(
+                Property::LeaderAppendOnly,
+                format!("leader {node} truncated its log from {}", from.0),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `node` wrote `hard_state` to disk (durable term and commit never decrease).
+    pub fn on_hard_state(&mut self, node: NodeId, hard_state: HardState) -> Result<(), Violation> {
+        let facts = self.nodes.entry(node).or_default();
+        let before = facts.durable;
+        facts.durable = hard_state;
+        if hard_state.term < before.term {
+            return Err(Violation::new(
+                Property::MonotonicDurableTerm,
+                format!("{node} persisted {} after {}", hard_state.term, before.term),
+            ));
+        }
+        if hard_state.commit < before.commit {
+            return Err(Violation::new(
+                Property::MonotonicCommit,
+                format!(
+                    "{node} persisted commit {} after {}",
+                    hard_state.commit.0, before.commit.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `node` restarted: its in-memory commit and applied indexes start over.
+    pub fn on_restart(&mut self, node: NodeId) {
+        let facts = self.nodes.entry(node).or_default();
+        facts.commit = LogIndex(0);
+        facts.applied = LogIndex(0);
+    }
+
+    /// `node` reports commit index `commit` with `log` (monotonic commit; a committed entry
+    /// never changes).
+    pub fn on_commit(
+        &mut self,
+        node: NodeId,
+        commit: LogIndex,
+        log: &[Entry<SimCommand>],
+    ) -> Result<(), Violation> {
+        let facts = self.nodes.entry(node).or_default();
+        if commit < facts.commit {
+            return Err(Violation::new(
+                Property::MonotonicCommit,
+                format!("{node} commit went from {} to {}", facts.commit.0, commit.0),
+            ));
+        }
+        let from = facts.commit.0 as usize;
+        facts.commit = commit;
+        for position in from..commit.0 as usize {
+            let Some(entry) = log.get(position) else {
+                return Err(Violation::new(
+                    Property::StateMachineSafety,
+                    format!("{node} commits {} beyond its log", commit.0),
+                ));
+            };
+            self.record_committed(node, position, EntryId::of(entry))?;
+        }
+        Ok(())
+    }
+
+    fn record_committed(
+        &mut self,
+        node: NodeId,
+        position: usize,
+        id: EntryId,
+    ) -> Result<(), Violation> {
+        match self.committed.get(position) {
+            Some(&known) if known != id => Err(Violation::new(
+                Property::StateMachineSafety,
+                format!(
+                    "{node} commits entry {} of {}, but an entry of {} was committed there",
+                    position + 1,
+                    id.term,
+                    known.term
+                ),
+            )),
+            Some(_) => Ok(()),
+            None if position == self.committed.len() => {
+                self.committed.push(id);
+                Ok(())
+            }
+            None => Err(Violation::new(
+                Property::StateMachineSafety,
+                format!("{node} commits entry {} ahead of a gap", position + 1),
+            )),
+        }
+    }
+
+    /// `node` applied `entries` (State Machine Safety, applied in order).
+    pub fn on_apply(
+        &mut self,
+        node: NodeId,
+        entries: &[Entry<SimCommand>],
+    ) -> Result<(), Violation> {
+        for entry in entries {
+            let facts = self.nodes.entry(node).or_default();
+            if entry.index != facts.applied.next() {
+                return Err(Violation::new(
+                    Property::MonotonicApplied,
+                    format!("{node} applied {} after {}", entry.index.0, facts.applied.0),
+                ));
+            }
+            facts.applied = entry.index;
+            let position = (entry.index.0 - 1) as usize;
+            let id = EntryId::of(entry);
+            match self.applied.get(position) {
+                Some(&known) if known != id => {
+                    return Err(Violation::new(
+                        Property::StateMachineSafety,
+                        format!(
+                            "{node} applied entry {} of {}; another node applied one of {} there",
+                            entry.index.0, entry.term, known.term
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None => self.applied.push(id),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64, request: u64) -> Entry<SimCommand> {
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            payload: Payload::Command(SimCommand { client: 1, request }),
+        }
+    }
+
+    fn fires(result: Result<(), Violation>, property: Property) {
+        match result {
+            Err(violation) => assert_eq!(violation.property, property, "{violation:?}"),
+            Ok(()) => panic!("{property} did not fire"),
+        }
+    }
+
+    #[test]
+    fn election_safety_fires_on_two_leaders_in_one_term() {
+        let mut checker = SafetyChecker::new();
+        checker.on_leader(NodeId(1), Term(2), &[]).unwrap();
+        checker.on_leader(NodeId(1), Term(2), &[]).unwrap();
+        fires(checker.on_leader(NodeId(2), Term(2), &[]), Property::ElectionSafety);
+    }
+
+    #[test]
+    fn log_matching_fires_on_same_index_and_term_with_other_content() {
+        let mut checker = SafetyChecker::new();
+        checker.on_append(NodeId(1), Term(0), &[entry(1, 1, 10), entry(2, 1, 11)]).unwrap();
+        checker.on_append(NodeId(2), Term(0), &[entry(1, 1, 10)]).unwrap();
+        fires(checker.on_append(NodeId(2), Term(1), &[entry(2, 1, 99)]), Property::LogMatching);
+    }
+
+    #[test]
+    fn log_matching_fires_on_a_different_prefix() {
+        let mut checker = SafetyChecker::new();
+        checker.on_append(NodeId(1), Term(0), &[entry(1, 1, 10), entry(2, 2, 11)]).unwrap();
+        // Node 2 holds (2, t2) after an entry of term 2 instead of term 1.
+        fires(checker.on_append(NodeId(2), Term(2), &[entry(2, 2, 11)]), Property::LogMatching);
+    }
+
+    #[test]
+    fn leader_completeness_fires_when_a_leader_lacks_a_committed_entry() {
+        let mut checker = SafetyChecker::new();
+        checker.on_commit(NodeId(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
+        checker.on_leader(NodeId(2), Term(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
+        fires(
+            checker.on_leader(NodeId(3), Term(3), &[entry(1, 1, 1)]),
+            Property::LeaderCompleteness,
+        );
+    }
+
+    #[test]
+    fn state_machine_safety_fires_on_different_applies_and_changed_commits() {
+        let mut checker = SafetyChecker::new();
+        checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();
+        fires(checker.on_apply(NodeId(2), &[entry(1, 2, 5)]), Property::StateMachineSafety);
+        let mut checker = SafetyChecker::new();
+        checker.on_commit(NodeId(1), LogIndex(1), &[entry(1, 1, 1)]).unwrap();
+        fires(
+            checker.on_commit(NodeId(2), LogIndex(1), &[entry(1, 2, 1)]),
+            Property::StateMachineSafety,
+        );
+    }
+
+    #[test]
+    fn monotonicity_checks_fire() {
+        let mut checker = SafetyChecker::new();
+        checker.on_commit(NodeId(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
+        fires(
+            checker.on_commit(NodeId(1), LogIndex(1), &[entry(1, 1, 1)]),
+            Property::MonotonicCommit,
+        );
+        checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();
+        fires(checker.on_apply(NodeId(1), &[entry(3, 1, 3)]), Property::MonotonicApplied);
+        let high = HardState { term: Term(5), voted_for: None, commit: LogIndex(2) };
+        checker.on_hard_state(NodeId(1), high).unwrap();
+        let lower_term = HardState { term: Term(4), ..high };
+        fires(checker.on_hard_state(NodeId(1), lower_term), Property::MonotonicDurableTerm);
+        let lower_commit = HardState { commit: LogIndex(1), ..high };
+        fires(checker.on_hard_state(NodeId(1), lower_commit), Property::MonotonicCommit);
+    }
+
+    #[test]
+    fn leader_append_only_fires_on_a_leader_truncating() {
+        let mut checker = SafetyChecker::new();
+        checker.on_truncate(NodeId(1), false, LogIndex(3)).unwrap();
+        fires(checker.on_truncate(NodeId(1), true, LogIndex(3)), Property::LeaderAppendOnly);
+    }
+
+    #[test]
+    fn a_restart_resets_the_lifetime_counters_only() {
+        let mut checker = SafetyChecker::new();
+        checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();
+        checker.on_restart(NodeId(1));
+        checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();
+        fires(checker.on_apply(NodeId(2), &[entry(1, 1, 2)]), Property::StateMachineSafety);
+    }
+}

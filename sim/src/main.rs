@@ -1,0 +1,319 @@
+//! `stepraft-sim`: run seeded simulation campaigns, or replay one seed with a full trace.
+//!
+//! Exit codes: 0 every property held; 3 a safety property was violated; 4 a liveness failure;
+//! 5 the core panicked (an internal invariant failed). A run with several kinds of failure
+//! exits with the most severe (panic, then safety, then liveness).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use stepraft_sim::{
+    run, run_campaign, CampaignSummary, Outcome, ProfileOverrides, RunResult, SimConfig,
+};
+
+/// Exit code for a safety violation.
+const EXIT_SAFETY: u8 = 3;
+/// Exit code for a liveness failure.
+const EXIT_LIVENESS: u8 = 4;
+/// Exit code for a panic inside the core.
+const EXIT_PANIC: u8 = 5;
+
+#[derive(Parser)]
+#[command(
+    name = "stepraft-sim",
+    version,
+    about = "Seeded fault-injecting simulator for the stepraft Raft core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a campaign of seeds in parallel and print a summary.
+    Run(RunArgs),
+    /// Re-run one seed and write the JSONL trace of every event.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Clone)]
+struct WorldArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 5)]
+    nodes: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 3)]
+    clients: u64,
+    /// Simulated seconds of faults (the safety phase) before the liveness phase.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Simulated seconds the cluster gets to recover once faults stop.
+    #[arg(long, default_value_t = 10.0)]
+    liveness_bound: f64,
+    /// Force the message loss probability (0..1).
+    #[arg(long)]
+    loss: Option<f64>,
+    /// Force the message duplication probability (0..1).
+    #[arg(long)]
+    duplicate: Option<f64>,
+    /// Force partitions on or off.
+    #[arg(long)]
+    partitions: Option<bool>,
+    /// Force crashes on or off.
+    #[arg(long)]
+    crashes: Option<bool>,
+    /// Force pauses on or off.
+    #[arg(long)]
+    pauses: Option<bool>,
+    /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
+    #[arg(long)]
+    drift: Option<f64>,
+    /// No faults at all (same as every override off).
+    #[arg(long)]
+    calm: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Number of seeds to run.
+    #[arg(long, default_value_t = 1000)]
+    seeds: u64,
+    /// The first seed; seeds run are first-seed .. first-seed + seeds.
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the summary as one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The seed to replay.
+    #[arg(long)]
+    seed: u64,
+    /// Where to write the JSONL trace.
+    #[arg(long)]
+    trace: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+impl WorldArgs {
+    fn config(&self, seed: u64) -> SimConfig {
+        let mut config = SimConfig::new(seed);
+        config.nodes = self.nodes.max(1);
+        config.clients = self.clients;
+        config.duration_us = (self.duration * 1e6) as u64;
+        config.liveness_bound_us = (self.liveness_bound * 1e6) as u64;
+        config.overrides = if self.calm {
+            ProfileOverrides {
+                loss: Some(0.0),
+                duplicate: Some(0.0),
+                partitions: Some(false),
+                crashes: Some(false),
+                pauses: Some(false),
+                clock_drift: Some(0.0),
+            }
+        } else {
+            ProfileOverrides {
+                loss: self.loss,
+                duplicate: self.duplicate,
+                partitions: self.partitions,
+                crashes: self.crashes,
+                pauses: self.pauses,
+                clock_drift: self.drift,
+            }
+        };
+        config
+    }
+
+    /// The command-line flags that differ from the defaults, for replay commands.
+    fn flags(&self) -> String {
+        let defaults = WorldArgs::parse_from_defaults();
+        let mut flags = String::new();
+        if self.nodes != defaults.nodes {
+            flags.push_str(&format!(" --nodes {}", self.nodes));
+        }
+        if self.clients != defaults.clients {
+            flags.push_str(&format!(" --clients {}", self.clients));
+        }
+        if self.duration != defaults.duration {
+            flags.push_str(&format!(" --duration {}", self.duration));
+        }
+        if self.liveness_bound != defaults.liveness_bound {
+            flags.push_str(&format!(" --liveness-bound {}", self.liveness_bound));
+        }
+        for (name, value) in
+            [("loss", self.loss), ("duplicate", self.duplicate), ("drift", self.drift)]
+        {
+            if let Some(value) = value {
+                flags.push_str(&format!(" --{name} {value}"));
+            }
+        }
+        for (name, value) in
+            [("partitions", self.partitions), ("crashes", self.crashes), ("pauses", self.pauses)]
+        {
+            if let Some(value) = value {
+                flags.push_str(&format!(" --{name} {value}"));
+            }
+        }
+        if self.calm {
+            flags.push_str(" --calm");
+        }
+        flags
+    }
+
+    fn parse_from_defaults() -> WorldArgs {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            world: WorldArgs,
+        }
+        Defaults::parse_from(["defaults"]).world
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Panics inside a seed are caught and reported with the seed; keep the default hook quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    match cli.command {
+        Command::Run(args) => run_command(&args),
+        Command::Replay(args) => replay_command(&args),
+    }
+}
+
+fn run_command(args: &RunArgs) -> ExitCode {
+    let template = args.world.config(0);
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let progress = ProgressBar::new(args.seeds);
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise} / eta {eta}]",
+        )
+        .expect("valid template"),
+    );
+    if args.json {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let violations = AtomicU64::new(0);
+    let replay_flags = args.world.flags();
+    let on_result = |result: &RunResult| {
+        if result.outcome != Outcome::Passed {
+            violations.fetch_add(1, Ordering::Relaxed);
+            progress.suspend(|| report_failure(result, &replay_flags));
+        }
+        progress.inc(1);
+        progress.set_message(format!("{} violations", violations.load(Ordering::Relaxed)));
+    };
+    let (summary, _) = run_campaign(&template, args.first_seed, args.seeds, threads, &on_result);
+    progress.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
+    } else {
+        print_table(&summary, args.world.nodes, threads);
+    }
+    exit_code(&summary)
+}
+
+fn exit_code(summary: &CampaignSummary) -> ExitCode {
+    if summary.panicked {
+        ExitCode::from(EXIT_PANIC)
+    } else if summary.safety_violated {
+        ExitCode::from(EXIT_SAFETY)
+    } else if summary.liveness_violated {
+        ExitCode::from(EXIT_LIVENESS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn report_failure(result: &RunResult, flags: &str) {
+    let mut err = std::io::stderr().lock();
+    let what = match &result.outcome {
+        Outcome::Passed => return,
+        Outcome::Violated(violation) => format!("{}: {}", violation.property, violation.detail),
+        Outcome::Panicked(message) => format!("panic in the core: {message}"),
+    };
+    let _ =
+        writeln!(err, "\n=== seed {} FAILED ({}) — {what}", result.seed, result.profile.label());
+    let _ = writeln!(err, "last events:");
+    for line in &result.recent {
+        let _ = writeln!(err, "  {line}");
+    }
+    let _ = writeln!(
+        err,
+        "replay: cargo run --release -p stepraft-sim -- replay --seed {}{flags} --trace seed-{}.jsonl",
+        result.seed, result.seed
+    );
+}
+
+fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
+    let rows: Vec<(&str, String)> = vec![
+        ("seeds", format!("{} × {nodes} nodes on {threads} threads", summary.seeds)),
+        ("violations", format!("{} {:?}", summary.violations, summary.violations_by_property)),
+        ("simulated time", format!("{:.1} s", summary.simulated_secs)),
+        ("wall time", format!("{:.2} s", summary.wall_secs)),
+        ("events", summary.events.to_string()),
+        ("events per second", format!("{:.0}", summary.events_per_sec)),
+        ("simulated / wall", format!("{:.1}×", summary.sim_to_wall_ratio)),
+        ("messages sent", summary.messages_sent.to_string()),
+        ("messages dropped", summary.messages_dropped.to_string()),
+        ("messages duplicated", summary.messages_duplicated.to_string()),
+        ("elections", summary.elections.to_string()),
+        ("max term", summary.max_term.to_string()),
+        ("leader changes", summary.leader_changes.to_string()),
+        ("entries committed", summary.committed_entries.to_string()),
+        ("client writes acked", summary.client_ok.to_string()),
+        ("crashes", summary.crashes.to_string()),
+        ("partitions", summary.partitions.to_string()),
+        ("pauses", summary.pauses.to_string()),
+        ("worst recovery", format!("{:.1} ms simulated", summary.recovery_ms_max)),
+    ];
+    for (name, value) in rows {
+        println!("{name:>20}  {value}");
+    }
+    if !summary.failing_seeds.is_empty() {
+        println!("{:>20}  {:?}", "failing seeds", summary.failing_seeds);
+    }
+}
+
+fn replay_command(args: &ReplayArgs) -> ExitCode {
+    let mut config = args.world.config(args.seed);
+    config.keep_trace = args.trace.is_some();
+    let result = run(&config);
+    if let (Some(path), Some(trace)) = (&args.trace, &result.trace) {
+        if let Err(error) = std::fs::write(path, trace) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("trace: {} ({} events)", path.display(), trace.lines().count());
+    }
+    println!("seed {} ({}): {:?}", result.seed, result.profile.label(), result.outcome);
+    println!("{}", serde_json::to_string(&result.stats).expect("stats serialize"));
+    match &result.outcome {
+        Outcome::Passed => ExitCode::SUCCESS,
+        Outcome::Violated(violation) if violation.property.is_safety() => {
+            report_failure(&result, &args.world.flags());
+            ExitCode::from(EXIT_SAFETY)
+        }
+        Outcome::Violated(_) => {
+            report_failure(&result, &args.world.flags());
+            ExitCode::from(EXIT_LIVENESS)
+        }
+        Outcome::Panicked(_) => {
+            report_failure(&result, &args.world.flags());
+            ExitCode::from(EXIT_PANIC)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Swarm testing: every seed first draws which faults are on and how hard they hit.
+//!
+//! A campaign over many seeds therefore covers calm runs, lossy runs, partition-heavy runs,
+//! crash-heavy runs and skewed clocks, rather than one average mix of everything.
+
+use serde::Serialize;
+
+use crate::rng::{SimRng, Stream};
+
+/// Which faults a run injects, and how often. Probabilities are per message or per fault
+/// decision (the fault scheduler decides every `fault_period_us`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultProfile {
+    /// Probability that any message is lost.
+    pub loss: f64,
+    /// Fraction of directed links that are flaky.
+    pub flaky_link_fraction: f64,
+    /// Extra loss probability on a flaky link.
+    pub flaky_link_loss: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate: f64,
+    /// Smallest one-way latency, in simulated microseconds.
+    pub latency_min_us: u64,
+    /// Largest ordinary one-way latency.
+    pub latency_max_us: u64,
+    /// Probability that a message is delayed far beyond the ordinary latency (reordering).
+    pub latency_spike: f64,
+    /// Largest delay of a spiked message.
+    pub latency_spike_max_us: u64,
+    /// Probability per fault decision of starting a partition (when none is active).
+    pub partition_rate: f64,
+    /// Probability per fault decision of crashing a node.
+    pub crash_rate: f64,
+    /// Probability that a crash strikes in the middle of a step's outputs.
+    pub crash_mid_step: f64,
+    /// Probability per fault decision of pausing a node.
+    pub pause_rate: f64,
+    /// Each node's tick period deviates from nominal by up to this fraction.
+    pub clock_drift: f64,
+}
+
+/// Command-line overrides applied after the profile is drawn.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProfileOverrides {
+    /// Force the message loss probability.
+    pub loss: Option<f64>,
+    /// Force the duplication probability.
+    pub duplicate: Option<f64>,
+    /// Force partitions on or off.
+    pub partitions: Option<bool>,
+    /// Force crashes on or off.
+    pub crashes: Option<bool>,
+    /// Force pauses on or off.
+    pub pauses: Option<bool>,
+    /// Force the clock drift bound.
+    pub clock_drift: Option<f64>,
+}
+
+impl FaultProfile {
+    /// No faults at all: the network is reliable and fast, clocks are exact.
+    pub fn calm() -> FaultProfile {
+        FaultProfile {
+            loss: 0.0,
+            flaky_link_fraction: 0.0,
+            flaky_link_loss: 0.0,
+            duplicate: 0.0,
+            latency_min_us: 500,
+            latency_max_us: 2_000,
+            latency_spike: 0.0,
+            latency_spike_max_us: 2_000,
+            partition_rate: 0.0,
+            crash_rate: 0.0,
+            crash_mid_step: 0.0,
+            pause_rate: 0.0,
+            clock_drift: 0.0,
+        }
+    }
+
+    /// Draws the profile of `seed`: each fault family is on with probability one half, with
+    /// an intensity drawn from its range.
+    pub fn draw(seed: u64) -> FaultProfile {
+        let mut rng = SimRng::new(seed, Stream::Profile);
+        let mut profile = FaultProfile::calm();
+        if rng.chance(0.5) {
+            profile.loss = 0.01 + 0.2 * rng.unit();
+            profile.flaky_link_fraction = 0.3 * rng.unit();
+            profile.flaky_link_loss = 0.5 * rng.unit();
+        }
+        if rng.chance(0.5) {
+            profile.duplicate = 0.1 * rng.unit();
+        }
+        if rng.chance(0.5) {
+            profile.latency_min_us = rng.between(100, 5_000);
+            profile.latency_max_us = profile.latency_min_us + rng.between(1_000, 40_000);
+            profile.latency_spike = 0.05 * rng.unit();
+            profile.latency_spike_max_us = rng.between(50_000, 500_000);
+        }
+        if rng.chance(0.5) {
+            profile.partition_rate = 0.02 + 0.2 * rng.unit();
+        }
+        if rng.chance(0.5) {
+            profile.crash_rate = 0.01 + 0.1 * rng.unit();
+            profile.crash_mid_step = 0.3 * rng.unit();
+        }
+        if rng.chance(0.3) {
+            profile.pause_rate = 0.01 + 0.05 * rng.unit();
+        }
+        if rng.chance(0.5) {
+            profile.clock_drift = 0.2 * rng.unit();
+        }
+        profile
+    }
+
+    /// Applies command-line overrides.
+    pub fn with_overrides(mut self, overrides: &ProfileOverrides) -> FaultProfile {
+        if let Some(loss) = overrides.loss {
+            self.loss = loss;
+            if loss == 0.0 {
+                self.flaky_link_fraction = 0.0;
+            }
+        }
+        if let Some(duplicate) = overrides.duplicate {
+            self.duplicate = duplicate;
+        }
+        match overrides.partitions {
+            Some(false) => self.partition_rate = 0.0,
+            Some(true) if self.partition_rate == 0.0 => self.partition_rate = 0.1,
+            _ => {}
+        }
+        match overrides.crashes {
+            Some(false) => {
+                self.crash_rate = 0.0;
+                self.crash_mid_step = 0.0;
+            }
+            Some(true) if self.crash_rate == 0.0 => {
+                self.crash_rate = 0.05;
+                self.crash_mid_step = 0.1;
+            }
+            _ => {}
+        }
+        match overrides.pauses {
+            Some(false) => self.pause_rate = 0.0,
+            Some(true) if self.pause_rate == 0.0 => self.pause_rate = 0.03,
+            _ => {}
+        }
+        if let Some(drift) = overrides.clock_drift {
+            self.clock_drift = drift;
+        }
+        self
+    }
+
+    /// A short name of the regime, for summaries: the fault families that are on.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        if self.loss > 0.0 {
+            parts.push("lossy");
+        }
+        if self.duplicate > 0.0 {
+            parts.push("dup");
+        }
+        if self.latency_spike > 0.0 {
+            parts.push("slow");
+        }
+        if self.partition_rate > 0.0 {
+            parts.push("partitions");
+        }
+        if self.crash_rate > 0.0 {
+            parts.push("crashes");
+        }
+        if self.pause_rate > 0.0 {
+            parts.push("pauses");
+        }
+        if self.clock_drift > 0.0 {
+            parts.push("drift");
+        }
+        if parts.is_empty() {
+            "calm".to_string()
+        } else {
+            parts.join("+")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_draw_different_regimes() {
+        let labels: std::collections::BTreeSet<String> =
+            (0..200).map(|seed| FaultProfile::draw(seed).label()).collect();
+        assert!(labels.contains("calm"), "some seeds are calm");
+        assert!(labels.len() > 30, "many regimes: {labels:?}");
+        assert_eq!(FaultProfile::draw(9), FaultProfile::draw(9));
+    }
+
+    #[test]
+    fn overrides_switch_families_off() {
+        let overrides = ProfileOverrides {
+            loss: Some(0.0),
+            duplicate: Some(0.0),
+            partitions: Some(false),
+            crashes: Some(false),
+            pauses: Some(false),
+            clock_drift: Some(0.0),
+        };
+        for seed in 0..50 {
+            let profile = FaultProfile::draw(seed).with_overrides(&overrides);
+            assert!(!profile.label().contains("lossy"));
+            assert_eq!(profile.crash_rate, 0.0);
+            assert_eq!(profile.partition_rate, 0.0);
+        }
+    }
+}

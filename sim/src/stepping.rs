@@ -1,0 +1,253 @@
+//! Stepping simulated nodes and executing their outputs in order: persist, send, apply.
+
+use stepraft::{Input, LogIndex, Message, NodeId, Output, Persist, ProposeError, Role, Term};
+
+use crate::checker::{Property, Violation};
+use crate::network::Fate;
+use crate::trace::{MessageSummary, TraceEvent};
+use crate::workload::{Reply, SimCommand};
+use crate::world::{Event, Simulation};
+
+impl Simulation {
+    pub(crate) fn tick_node(&mut self, id: NodeId) -> Result<(), Violation> {
+        let host = self.host(id);
+        if !host.is_up() || host.paused {
+            // A crashed or paused process does not see time pass.
+            return Ok(());
+        }
+        self.step_node(id, Input::Tick)
+    }
+
+    pub(crate) fn deliver(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        message: Message<SimCommand>,
+    ) -> Result<(), Violation> {
+        let summary = MessageSummary::of(&message);
+        let reason = if self.network.is_cut(from, to) {
+            Some("partition")
+        } else if !self.host(to).is_up() {
+            Some("down")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.stats.messages_dropped += 1;
+            self.trace(TraceEvent::Drop { from: from.0, to: to.0, message: summary, reason });
+            return Ok(());
+        }
+        self.trace(TraceEvent::Deliver { from: from.0, to: to.0, message: summary });
+        self.step_node(to, Input::Receive { from, message })
+    }
+
+    /// Steps a running node (or queues the input if it is paused) and executes the outputs.
+    pub(crate) fn step_node(
+        &mut self,
+        id: NodeId,
+        input: Input<SimCommand>,
+    ) -> Result<(), Violation> {
+        let host = &mut self.hosts[(id.0 - 1) as usize];
+        if host.paused {
+            host.backlog.push(input);
+            return Ok(());
+        }
+        let Some(node) = host.node.as_mut() else { return Ok(()) };
+        let (role_before, term_before) = (node.role(), node.term());
+        let elections_before = node.stats().elections_started;
+        let outputs = node.step_in_place(input);
+        self.stats.elections += node.stats().elections_started - elections_before;
+        self.stats.max_term = self.stats.max_term.max(node.term().0);
+        let leading = role_before == Role::Leader
+            && node.role() == Role::Leader
+            && node.term() == term_before;
+        let crash_at = if host.crash_armed {
+            Some(self.fault_rng.below(outputs.len() as u64 + 1) as usize)
+        } else {
+            None
+        };
+        for (position, output) in outputs.into_iter().enumerate() {
+            if crash_at == Some(position) {
+                self.crash_node(id, true);
+                return Ok(());
+            }
+            self.execute(id, leading, output)?;
+        }
+        if crash_at.is_some() {
+            self.crash_node(id, true);
+            return Ok(());
+        }
+        self.report_commit(id)
+    }
+
+    fn execute(
+        &mut self,
+        id: NodeId,
+        leading: bool,
+        output: Output<SimCommand>,
+    ) -> Result<(), Violation> {
+        match output {
+            Output::Persist(change) => self.persist(id, leading, change),
+            Output::Send { to, message } => {
+                self.send(id, to, message);
+                Ok(())
+            }
+            Output::Apply(entries) => {
+                self.checker.on_apply(id, &entries)?;
+                for entry in &entries {
+                    let Some((command, term)) = self.host(id).pending.remove(&entry.index) else {
+                        continue;
+                    };
+                    let reply = if entry.term == term {
+                        Reply::Ok { index: entry.index.0 }
+                    } else {
+                        Reply::Lost
+                    };
+                    self.reply_to_client(command, reply);
+                }
+                Ok(())
+            }
+            Output::LeaderChanged { term, leader, role } => {
+                let role_name = match role {
+                    Role::Follower => "follower",
+                    Role::Candidate => "candidate",
+                    Role::Leader => "leader",
+                    _ => "other",
+                };
+                self.trace(TraceEvent::Role {
+                    node: id.0,
+                    role: role_name,
+                    term: term.0,
+                    leader: leader.map(|leader| leader.0),
+                });
+                if role == Role::Leader {
+                    self.stats.leader_changes += 1;
+                    let host = &self.hosts[(id.0 - 1) as usize];
+                    let log = host.node.as_ref().expect("a stepping node is up").log_entries();
+                    self.checker.on_leader(id, term, log)?;
+                }
+                Ok(())
+            }
+            Output::Accepted { proposal, first, term, .. } => {
+                let command = SimCommand::from_proposal_id(proposal);
+                self.host(id).pending.insert(first, (command, term));
+                Ok(())
+            }
+            Output::Rejected { proposal, error } => {
+                let command = SimCommand::from_proposal_id(proposal);
+                let reply = match error {
+                    ProposeError::NotLeader { leader, .. } => Reply::Redirect(leader),
+                    _ => Reply::Rejected,
+                };
+                self.reply_to_client(command, reply);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn persist(
+        &mut self,
+        id: NodeId,
+        leading: bool,
+        change: Persist<SimCommand>,
+    ) -> Result<(), Violation> {
+        match &change {
+            Persist::HardState(hard_state) => self.checker.on_hard_state(id, *hard_state)?,
+            Persist::Append(entries) => {
+                let disk = &self.hosts[(id.0 - 1) as usize].disk;
+                let prev_term = match entries.first() {
+                    Some(first) if first.index > LogIndex(1) => disk
+                        .entries
+                        .get((first.index.0 - 2) as usize)
+                        .map_or(Term(0), |entry| entry.term),
+                    _ => Term(0),
+                };
+                self.checker.on_append(id, prev_term, entries)?;
+            }
+            Persist::Truncate { from } => self.checker.on_truncate(id, leading, *from)?,
+            _ => {}
+        }
+        self.host(id).disk.apply(&change);
+        Ok(())
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, message: Message<SimCommand>) {
+        self.stats.messages_sent += 1;
+        match self.network.route(from, to, &self.profile) {
+            Fate::Drop(reason) => {
+                self.stats.messages_dropped += 1;
+                let summary = MessageSummary::of(&message);
+                self.trace(TraceEvent::Drop { from: from.0, to: to.0, message: summary, reason });
+            }
+            Fate::Deliver { delay_us, duplicate_us } => {
+                if let Some(duplicate_us) = duplicate_us {
+                    self.stats.messages_duplicated += 1;
+                    let summary = MessageSummary::of(&message);
+                    self.trace(TraceEvent::Duplicate { from: from.0, to: to.0, message: summary });
+                    let copy = message.clone();
+                    self.schedule(duplicate_us, Event::Deliver { from, to, message: copy });
+                }
+                self.schedule(delay_us, Event::Deliver { from, to, message });
+            }
+        }
+    }
+
+    /// Tells the checker about a commit index that advanced during the last step.
+    fn report_commit(&mut self, id: NodeId) -> Result<(), Violation> {
+        let host = &mut self.hosts[(id.0 - 1) as usize];
+        let Some(node) = host.node.as_ref() else { return Ok(()) };
+        let commit = node.commit_index();
+        if commit == host.reported_commit {
+            return Ok(());
+        }
+        host.reported_commit = commit;
+        self.checker.on_commit(id, commit, node.log_entries())?;
+        self.tracer.record(self.now_us, TraceEvent::Commit { node: id.0, index: commit.0 });
+        Ok(())
+    }
+
+    pub(crate) fn crash_node(&mut self, id: NodeId, mid_step: bool) {
+        self.stats.crashes += 1;
+        self.host(id).crash();
+        self.trace(TraceEvent::Crash { node: id.0, mid_step });
+        if self.in_safety_phase() {
+            let down_us = self.fault_rng.between(50_000, 2_000_000);
+            self.schedule(down_us, Event::Restart(id));
+        } else {
+            self.schedule(0, Event::Restart(id));
+        }
+    }
+
+    pub(crate) fn restart_node(&mut self, id: NodeId) -> Result<(), Violation> {
+        if self.host(id).is_up() {
+            return Ok(());
+        }
+        if let Err(error) = self.host(id).restart() {
+            return Err(Violation {
+                property: Property::StateMachineSafety,
+                detail: format!("{id} cannot restart from what it persisted: {error}"),
+            });
+        }
+        self.checker.on_restart(id);
+        self.trace(TraceEvent::Restart { node: id.0 });
+        Ok(())
+    }
+
+    pub(crate) fn resume_node(&mut self, id: NodeId) -> Result<(), Violation> {
+        let host = self.host(id);
+        if !host.paused {
+            return Ok(());
+        }
+        host.paused = false;
+        let backlog = std::mem::take(&mut host.backlog);
+        self.trace(TraceEvent::Resume { node: id.0, backlog: backlog.len() });
+        for input in backlog {
+            self.step_node(id, input)?;
+            if !self.host(id).is_up() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,442 @@
+//! The simulated world: one seed, an event queue in simulated time, the nodes, the network,
+//! the clients, the fault scheduler and the checkers.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::panic::{self, AssertUnwindSafe};
+
+use serde::Serialize;
+use stepraft::{Config, Message, NodeId, Role};
+
+use crate::checker::{Property, SafetyChecker, Violation};
+use crate::host::Host;
+use crate::network::Network;
+use crate::profile::{FaultProfile, ProfileOverrides};
+use crate::rng::{stream_seed, SimRng, Stream};
+use crate::trace::{TraceEvent, Tracer};
+use crate::workload::{Client, ClientTiming, Reply, SimCommand};
+
+/// Everything that defines one simulation run besides the seed's own draws.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The seed: it determines the fault profile, the schedule and the workload.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: u64,
+    /// Concurrent clients.
+    pub clients: u64,
+    /// Length of the safety phase (faults on), in simulated microseconds.
+    pub duration_us: u64,
+    /// After faults stop, the cluster must recover within this many simulated microseconds.
+    pub liveness_bound_us: u64,
+    /// Nominal real length of one tick.
+    pub tick_us: u64,
+    /// The nodes' `election_ticks`.
+    pub election_ticks: u32,
+    /// The nodes' `heartbeat_ticks`.
+    pub heartbeat_ticks: u32,
+    /// Fault profile overrides.
+    pub overrides: ProfileOverrides,
+    /// Keep every event for a JSONL trace.
+    pub keep_trace: bool,
+}
+
+impl SimConfig {
+    /// The defaults for `seed`: 5 nodes, 3 clients, 10 simulated seconds of faults, 10 seconds
+    /// to recover, 10 ms ticks, elections after 10–19 ticks, heartbeats every 2.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes: 5,
+            clients: 3,
+            duration_us: 10_000_000,
+            liveness_bound_us: 10_000_000,
+            tick_us: 10_000,
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            overrides: ProfileOverrides::default(),
+            keep_trace: false,
+        }
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Simulated time at the end, in microseconds.
+    pub sim_time_us: u64,
+    /// Messages the nodes sent.
+    pub messages_sent: u64,
+    /// Messages lost (loss, partitions, down nodes).
+    pub messages_dropped: u64,
+    /// Messages delivered twice.
+    pub messages_duplicated: u64,
+    /// Elections started (all nodes).
+    pub elections: u64,
+    /// Highest term reached.
+    pub max_term: u64,
+    /// Times a node became leader.
+    pub leader_changes: u64,
+    /// Entries committed cluster-wide.
+    pub committed_entries: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Partitions started.
+    pub partitions: u64,
+    /// Node pauses.
+    pub pauses: u64,
+    /// Client requests acknowledged.
+    pub client_ok: u64,
+    /// Client requests given up on (outcome unknown).
+    pub client_unknown: u64,
+    /// Time from the end of faults until the cluster recovered, when it did.
+    pub recovery_us: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every property held and the cluster recovered.
+    Passed,
+    /// A checker fired.
+    Violated(Violation),
+    /// The core panicked (an internal invariant failed).
+    Panicked(String),
+}
+
+/// The result of one seed.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// The fault profile it drew.
+    pub profile: FaultProfile,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Counters.
+    pub stats: Stats,
+    /// The last events before the end, formatted.
+    pub recent: Vec<String>,
+    /// The full JSONL trace, when kept.
+    pub trace: Option<String>,
+}
+
+/// Something that happens at a simulated instant.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Tick(NodeId),
+    Deliver { from: NodeId, to: NodeId, message: Message<SimCommand> },
+    ClientSend { command: SimCommand, to: NodeId },
+    ClientReply { command: SimCommand, reply: Reply },
+    ClientWake { client: u64 },
+    ClientTimeout { command: SimCommand, attempt: u32 },
+    FaultDecision,
+    Restart(NodeId),
+    Resume(NodeId),
+    Heal,
+    StartLiveness,
+}
+
+struct Scheduled {
+    time_us: u64,
+    sequence: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time_us, self.sequence) == (other.time_us, other.sequence)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed, so that the max-heap pops the earliest (time, sequence) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time_us, other.sequence).cmp(&(self.time_us, self.sequence))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Safety,
+    Liveness { since_us: u64 },
+    Done,
+}
+
+/// The whole simulated world of one seed.
+pub(crate) struct Simulation {
+    pub(crate) config: SimConfig,
+    pub(crate) profile: FaultProfile,
+    pub(crate) now_us: u64,
+    sequence: u64,
+    queue: BinaryHeap<Scheduled>,
+    pub(crate) ids: Vec<NodeId>,
+    /// Indexed by `id - 1`.
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) network: Network,
+    pub(crate) fault_rng: SimRng,
+    pub(crate) client_rng: SimRng,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) timing: ClientTiming,
+    pub(crate) checker: SafetyChecker,
+    pub(crate) tracer: Tracer,
+    pub(crate) stats: Stats,
+    phase: Phase,
+    /// The highest index acknowledged to a client.
+    pub(crate) acknowledged_max: u64,
+}
+
+/// Runs one seed to completion.
+pub fn run(config: &SimConfig) -> RunResult {
+    let mut simulation = Simulation::new(config.clone());
+    let result = panic::catch_unwind(AssertUnwindSafe(|| simulation.run_events()));
+    let outcome = match result {
+        Ok(Ok(())) => Outcome::Passed,
+        Ok(Err(violation)) => {
+            let event = TraceEvent::Violation {
+                property: violation.property.to_string(),
+                detail: violation.detail.clone(),
+            };
+            simulation.tracer.record(simulation.now_us, event);
+            Outcome::Violated(violation)
+        }
+        Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+    };
+    simulation.stats.sim_time_us = simulation.now_us;
+    simulation.stats.committed_entries = simulation.checker.committed_len();
+    RunResult {
+        seed: config.seed,
+        profile: simulation.profile.clone(),
+        outcome,
+        stats: simulation.stats,
+        recent: simulation.tracer.recent().map(ToString::to_string).collect(),
+        trace: config.keep_trace.then(|| simulation.tracer.to_jsonl()),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+impl Simulation {
+    fn new(config: SimConfig) -> Simulation {
+        let profile = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
+        let ids: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
+        let mut fault_rng = SimRng::new(config.seed, Stream::Faults);
+        let hosts = ids
+            .iter()
+            .map(|&id| {
+                let mut node_config = Config::new(id, ids.iter().copied());
+                node_config.election_ticks = config.election_ticks;
+                node_config.heartbeat_ticks = config.heartbeat_ticks;
+                node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
+                // Clock drift: this node's tick lasts up to ±clock_drift of nominal.
+                let skew = (fault_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
+                let period = (config.tick_us as f64 * (1.0 + skew)).max(1.0) as u64;
+                Host::new(node_config, period)
+            })
+            .collect();
+        let mut client_rng = SimRng::new(config.seed, Stream::Clients);
+        let clients = (0..config.clients)
+            .map(|client| Client::new(client, *client_rng.pick(&ids).expect("nodes exist")))
+            .collect();
+        let timing = ClientTiming { think_max_us: 50_000, timeout_us: 500_000, attempts_max: 20 };
+        Simulation {
+            network: Network::new(config.seed, &ids, &profile),
+            tracer: Tracer::new(config.keep_trace),
+            profile,
+            now_us: 0,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            ids,
+            hosts,
+            fault_rng,
+            client_rng,
+            clients,
+            timing,
+            checker: SafetyChecker::new(),
+            stats: Stats::default(),
+            phase: Phase::Safety,
+            acknowledged_max: 0,
+            config,
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, delay_us: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.push(Scheduled {
+            time_us: self.now_us.saturating_add(delay_us),
+            sequence: self.sequence,
+            event,
+        });
+    }
+
+    pub(crate) fn host(&mut self, id: NodeId) -> &mut Host {
+        &mut self.hosts[(id.0 - 1) as usize]
+    }
+
+    pub(crate) fn trace(&mut self, event: TraceEvent) {
+        self.tracer.record(self.now_us, event);
+    }
+
+    pub(crate) fn in_safety_phase(&self) -> bool {
+        self.phase == Phase::Safety
+    }
+
+    fn run_events(&mut self) -> Result<(), Violation> {
+        for index in 0..self.ids.len() {
+            let (id, period) = (self.ids[index], self.hosts[index].tick_period_us);
+            let offset = self.fault_rng.below(period);
+            self.schedule(offset, Event::Tick(id));
+        }
+        for client in 0..self.config.clients {
+            let delay = self.client_rng.below(self.timing.think_max_us);
+            self.schedule(delay, Event::ClientWake { client });
+        }
+        self.schedule(100_000, Event::FaultDecision);
+        self.schedule(self.config.duration_us, Event::StartLiveness);
+        self.trace(TraceEvent::Phase { phase: "safety" });
+        while let Some(next) = self.queue.pop() {
+            self.now_us = next.time_us;
+            self.stats.events += 1;
+            self.handle(next.event)?;
+            if let Phase::Liveness { since_us } = self.phase {
+                if self.has_recovered() {
+                    self.stats.recovery_us = Some(self.now_us - since_us);
+                    self.phase = Phase::Done;
+                    return Ok(());
+                }
+                if self.now_us - since_us > self.config.liveness_bound_us {
+                    return Err(self.liveness_failure());
+                }
+            }
+        }
+        Err(Violation {
+            property: Property::Liveness,
+            detail: "the event queue ran dry".to_string(),
+        })
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Violation> {
+        match event {
+            Event::Tick(id) => {
+                let period = self.host(id).tick_period_us;
+                self.schedule(period, Event::Tick(id));
+                self.tick_node(id)
+            }
+            Event::Deliver { from, to, message } => self.deliver(from, to, message),
+            Event::ClientSend { command, to } => self.client_request_arrives(command, to),
+            Event::ClientReply { command, reply } => {
+                self.client_reply_arrives(command, reply);
+                Ok(())
+            }
+            Event::ClientWake { client } => {
+                self.client_wakes(client);
+                Ok(())
+            }
+            Event::ClientTimeout { command, attempt } => {
+                self.client_times_out(command, attempt);
+                Ok(())
+            }
+            Event::FaultDecision => {
+                if self.in_safety_phase() {
+                    self.decide_faults();
+                    self.schedule(100_000, Event::FaultDecision);
+                }
+                Ok(())
+            }
+            Event::Restart(id) => self.restart_node(id),
+            Event::Resume(id) => self.resume_node(id),
+            Event::Heal => {
+                if self.network.is_partitioned() {
+                    self.network.heal();
+                    self.trace(TraceEvent::Heal);
+                }
+                Ok(())
+            }
+            Event::StartLiveness => self.start_liveness(),
+        }
+    }
+
+    /// Faults stop: the network heals and loses nothing more, crashed nodes restart, paused
+    /// nodes resume. From now on the cluster must recover within the bound.
+    fn start_liveness(&mut self) -> Result<(), Violation> {
+        self.phase = Phase::Liveness { since_us: self.now_us };
+        self.trace(TraceEvent::Phase { phase: "liveness" });
+        self.network.stop_faults();
+        if self.network.is_partitioned() {
+            self.network.heal();
+            self.trace(TraceEvent::Heal);
+        }
+        for id in self.ids.clone() {
+            self.host(id).crash_armed = false;
+            if !self.host(id).is_up() {
+                self.restart_node(id)?;
+            }
+            if self.host(id).paused {
+                self.resume_node(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recovered: one leader that every node follows in its term, every acknowledged write
+    /// committed on every node, and no client left waiting.
+    fn has_recovered(&self) -> bool {
+        let nodes: Vec<_> = self.hosts.iter().filter_map(|host| host.node.as_ref()).collect();
+        if nodes.len() != self.hosts.len() {
+            return false;
+        }
+        let Some(leader) = nodes.iter().find(|node| node.role() == Role::Leader) else {
+            return false;
+        };
+        nodes.iter().all(|node| {
+            node.leader() == Some(leader.id())
+                && node.term() == leader.term()
+                && node.commit_index().0 >= self.acknowledged_max
+        }) && self.clients.iter().all(|client| client.outstanding.is_none())
+    }
+
+    fn liveness_failure(&self) -> Violation {
+        let states: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|host| match &host.node {
+                Some(node) => format!(
+                    "{} {:?} {} leader={:?} commit={}",
+                    node.id(),
+                    node.role(),
+                    node.term(),
+                    node.leader(),
+                    node.commit_index().0
+                ),
+                None => format!("{} down", host.id),
+            })
+            .collect();
+        let waiting = self.clients.iter().filter(|client| client.outstanding.is_some()).count();
+        Violation {
+            property: Property::Liveness,
+            detail: format!(
+                "not recovered {} ms after faults stopped (acknowledged up to {}, {} clients \
+                 waiting): {}",
+                self.config.liveness_bound_us / 1000,
+                self.acknowledged_max,
+                waiting,
+                states.join("; ")
+            ),
+        }
+    }
+}
