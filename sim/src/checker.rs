@@ -32,6 +32,8 @@ pub enum Property {
     MonotonicApplied,
     /// A node's durable term never decreases.
     MonotonicDurableTerm,
+    /// A crashed node restarts from exactly what it persisted.
+    RestartFromDisk,
     /// After faults stop, a leader is elected and acknowledged writes reach every node.
     Liveness,
 }
@@ -54,6 +56,7 @@ impl fmt::Display for Property {
             Property::MonotonicCommit => "monotonic commit",
             Property::MonotonicApplied => "monotonic applied",
             Property::MonotonicDurableTerm => "monotonic durable term",
+            Property::RestartFromDisk => "restart from disk",
             Property::Liveness => "liveness",
         };
         f.write_str(name)
@@ -112,8 +115,11 @@ pub struct SafetyChecker {
     /// Log Matching, checked by induction: each `(index, term)` ever persisted anywhere always
     /// has the same payload and the same predecessor term. Lookups only, never iterated.
     persisted: HashMap<(LogIndex, Term), (Term, u64)>,
-    /// Every committed entry, by index (position = index - 1).
-    committed: Vec<EntryId>,
+    /// Every committed entry, by index (position = index - 1), with the term in which its
+    /// commitment was first observed. That term is never earlier than the term it was really
+    /// committed in (a node learns of a commit at the committing leader's term or later), so
+    /// checking leaders of later terms against it never reports a false violation.
+    committed: Vec<(EntryId, Term)>,
     /// Every applied entry, by index (position = index - 1).
     applied: Vec<EntryId>,
     nodes: BTreeMap<NodeId, NodeFacts>,
@@ -146,13 +152,16 @@ impl SafetyChecker {
             }
         }
         self.leaders.insert(term, node);
-        for (position, committed) in self.committed.iter().enumerate() {
+        for (position, &(committed, commit_term)) in self.committed.iter().enumerate() {
             let found = log.get(position).map(EntryId::of);
-            if committed.term < term && found != Some(*committed) {
+            // A leader of a term older than the commit (e.g. a paused node elected late with
+            // stale votes) is not bound by it.
+            if commit_term < term && found != Some(committed) {
                 return Err(Violation::new(
                     Property::LeaderCompleteness,
                     format!(
-                        "{node} leads {term} without committed entry {} of {} (has {:?})",
+                        "{node} leads {term} without entry {} of {}, committed by {commit_term} \
+                         (has {:?})",
                         position + 1,
                         committed.term,
                         found.map(|id| id.term)
@@ -236,11 +245,12 @@ impl SafetyChecker {
         facts.applied = LogIndex(0);
     }
 
-    /// `node` reports commit index `commit` with `log` (monotonic commit; a committed entry
-    /// never changes).
+    /// `node`, in `term`, reports commit index `commit` with `log` (monotonic commit; a
+    /// committed entry never changes).
     pub fn on_commit(
         &mut self,
         node: NodeId,
+        term: Term,
         commit: LogIndex,
         log: &[Entry<SimCommand>],
     ) -> Result<(), Violation> {
@@ -260,7 +270,7 @@ impl SafetyChecker {
                     format!("{node} commits {} beyond its log", commit.0),
                 ));
             };
-            self.record_committed(node, position, EntryId::of(entry))?;
+            self.record_committed(node, position, EntryId::of(entry), term)?;
         }
         Ok(())
     }
@@ -270,9 +280,10 @@ impl SafetyChecker {
         node: NodeId,
         position: usize,
         id: EntryId,
+        term: Term,
     ) -> Result<(), Violation> {
         match self.committed.get(position) {
-            Some(&known) if known != id => Err(Violation::new(
+            Some(&(known, _)) if known != id => Err(Violation::new(
                 Property::StateMachineSafety,
                 format!(
                     "{node} commits entry {} of {}, but an entry of {} was committed there",
@@ -283,7 +294,7 @@ impl SafetyChecker {
             )),
             Some(_) => Ok(()),
             None if position == self.committed.len() => {
-                self.committed.push(id);
+                self.committed.push((id, term));
                 Ok(())
             }
             None => Err(Violation::new(
@@ -374,7 +385,9 @@ mod tests {
     #[test]
     fn leader_completeness_fires_when_a_leader_lacks_a_committed_entry() {
         let mut checker = SafetyChecker::new();
-        checker.on_commit(NodeId(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
+        checker
+            .on_commit(NodeId(1), Term(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)])
+            .unwrap();
         checker.on_leader(NodeId(2), Term(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
         fires(
             checker.on_leader(NodeId(3), Term(3), &[entry(1, 1, 1)]),
@@ -383,14 +396,26 @@ mod tests {
     }
 
     #[test]
+    fn leader_completeness_does_not_bind_leaders_of_terms_before_the_commit() {
+        let mut checker = SafetyChecker::new();
+        let log = [entry(1, 1, 1), entry(2, 1, 2)];
+        // Entry 2 of term 1 is committed by the leader of term 5 ...
+        checker.on_commit(NodeId(1), Term(5), LogIndex(2), &log).unwrap();
+        // ... so a node elected late in term 3 with stale votes need not hold it (the seed 410
+        // false alarm), but a leader of term 6 must.
+        checker.on_leader(NodeId(3), Term(3), &log[..1]).unwrap();
+        fires(checker.on_leader(NodeId(3), Term(6), &log[..1]), Property::LeaderCompleteness);
+    }
+
+    #[test]
     fn state_machine_safety_fires_on_different_applies_and_changed_commits() {
         let mut checker = SafetyChecker::new();
         checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();
         fires(checker.on_apply(NodeId(2), &[entry(1, 2, 5)]), Property::StateMachineSafety);
         let mut checker = SafetyChecker::new();
-        checker.on_commit(NodeId(1), LogIndex(1), &[entry(1, 1, 1)]).unwrap();
+        checker.on_commit(NodeId(1), Term(1), LogIndex(1), &[entry(1, 1, 1)]).unwrap();
         fires(
-            checker.on_commit(NodeId(2), LogIndex(1), &[entry(1, 2, 1)]),
+            checker.on_commit(NodeId(2), Term(1), LogIndex(1), &[entry(1, 2, 1)]),
             Property::StateMachineSafety,
         );
     }
@@ -398,9 +423,11 @@ mod tests {
     #[test]
     fn monotonicity_checks_fire() {
         let mut checker = SafetyChecker::new();
-        checker.on_commit(NodeId(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)]).unwrap();
+        checker
+            .on_commit(NodeId(1), Term(1), LogIndex(2), &[entry(1, 1, 1), entry(2, 1, 2)])
+            .unwrap();
         fires(
-            checker.on_commit(NodeId(1), LogIndex(1), &[entry(1, 1, 1)]),
+            checker.on_commit(NodeId(1), Term(1), LogIndex(1), &[entry(1, 1, 1)]),
             Property::MonotonicCommit,
         );
         checker.on_apply(NodeId(1), &[entry(1, 1, 1)]).unwrap();

@@ -14,11 +14,12 @@ impl Simulation {
             return;
         }
         let command = self.clients[client as usize].begin(self.now_us);
-        self.send_request(command, 1);
+        self.send_request(command, 1, 0);
     }
 
-    /// Sends (or re-sends) the client's request to the node it believes leads.
-    fn send_request(&mut self, command: SimCommand, attempt: u32) {
+    /// Sends (or re-sends, after `delay_us`) the client's request to the node it believes
+    /// leads.
+    fn send_request(&mut self, command: SimCommand, attempt: u32, delay_us: u64) {
         let client = &mut self.clients[command.client as usize];
         let to = client.leader_guess;
         if let Some(outstanding) = &mut client.outstanding {
@@ -30,8 +31,9 @@ impl Simulation {
             node: to.0,
         });
         let latency = self.network.latency(&self.profile);
-        self.schedule(latency, Event::ClientSend { command, to });
-        self.schedule(self.timing.timeout_us, Event::ClientTimeout { command, attempt });
+        self.schedule(delay_us + latency, Event::ClientSend { command, to });
+        let timeout = delay_us + self.timing.timeout_us;
+        self.schedule(timeout, Event::ClientTimeout { command, attempt });
     }
 
     pub(crate) fn client_request_arrives(
@@ -83,7 +85,10 @@ impl Simulation {
         }
         let ids = self.ids.clone();
         self.clients[index].retarget(hint, &ids, &mut self.client_rng);
-        self.send_request(command, outstanding.attempt + 1);
+        // Follow a redirect at once; without a hint (no leader known, e.g. mid-election) back
+        // off, as a real client would, instead of spinning through the cluster.
+        let delay = if hint.is_some() { 0 } else { self.timing.retry_backoff_us };
+        self.send_request(command, outstanding.attempt + 1, delay);
     }
 
     fn finish(&mut self, command: SimCommand, outcome: &'static str, index: Option<u64>) {

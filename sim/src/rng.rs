@@ -19,6 +19,8 @@ pub enum Stream {
     Faults,
     /// The client workload.
     Clients,
+    /// The nodes' replication limits (batch sizes, flow-control windows).
+    Tuning,
     /// One node's own RNG (election jitter inside the core).
     Node(u64),
 }
@@ -30,6 +32,7 @@ impl Stream {
             Stream::Network => 2,
             Stream::Faults => 3,
             Stream::Clients => 4,
+            Stream::Tuning => 5,
             Stream::Node(id) => 0x100 + id,
         }
     }

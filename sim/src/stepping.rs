@@ -202,7 +202,7 @@ impl Simulation {
             return Ok(());
         }
         host.reported_commit = commit;
-        self.checker.on_commit(id, commit, node.log_entries())?;
+        self.checker.on_commit(id, node.term(), commit, node.log_entries())?;
         self.tracer.record(self.now_us, TraceEvent::Commit { node: id.0, index: commit.0 });
         Ok(())
     }
@@ -225,7 +225,7 @@ impl Simulation {
         }
         if let Err(error) = self.host(id).restart() {
             return Err(Violation {
-                property: Property::StateMachineSafety,
+                property: Property::RestartFromDisk,
                 detail: format!("{id} cannot restart from what it persisted: {error}"),
             });
         }

@@ -96,6 +96,8 @@ pub struct ClientTiming {
     pub timeout_us: u64,
     /// Attempts before the client gives up on a request (outcome unknown).
     pub attempts_max: u32,
+    /// Wait before retrying when no leader is known.
+    pub retry_backoff_us: u64,
 }
 
 impl Client {

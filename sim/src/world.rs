@@ -60,6 +60,37 @@ impl SimConfig {
     }
 }
 
+/// Replication limits drawn per seed, so that small batches and tight flow-control windows
+/// (which split a leader's catch-up into many messages and expose commit-rule bugs such as
+/// Figure 8's) are explored as well as the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplicationLimits {
+    /// `Config::entries_per_message_max`.
+    pub entries_per_message_max: usize,
+    /// `Config::in_flight_messages_max`.
+    pub in_flight_messages_max: usize,
+    /// `Config::bytes_per_message_max`.
+    pub bytes_per_message_max: usize,
+}
+
+impl ReplicationLimits {
+    /// The limits of `seed`, from their own random stream.
+    pub fn draw(seed: u64) -> ReplicationLimits {
+        let mut rng = SimRng::new(seed, Stream::Tuning);
+        ReplicationLimits {
+            entries_per_message_max: *rng.pick(&[1, 2, 3, 16, 1024]).expect("non-empty"),
+            in_flight_messages_max: *rng.pick(&[1, 2, 8, 256]).expect("non-empty"),
+            bytes_per_message_max: *rng.pick(&[20, 100, 1 << 20]).expect("non-empty"),
+        }
+    }
+
+    fn apply(&self, config: &mut Config) {
+        config.entries_per_message_max = self.entries_per_message_max;
+        config.in_flight_messages_max = self.in_flight_messages_max;
+        config.bytes_per_message_max = self.bytes_per_message_max;
+    }
+}
+
 /// Counters of one run.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Stats {
@@ -236,6 +267,7 @@ impl Simulation {
         let profile = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
         let ids: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
         let mut fault_rng = SimRng::new(config.seed, Stream::Faults);
+        let limits = ReplicationLimits::draw(config.seed);
         let hosts = ids
             .iter()
             .map(|&id| {
@@ -243,6 +275,7 @@ impl Simulation {
                 node_config.election_ticks = config.election_ticks;
                 node_config.heartbeat_ticks = config.heartbeat_ticks;
                 node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
+                limits.apply(&mut node_config);
                 // Clock drift: this node's tick lasts up to ±clock_drift of nominal.
                 let skew = (fault_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
                 let period = (config.tick_us as f64 * (1.0 + skew)).max(1.0) as u64;
@@ -253,7 +286,12 @@ impl Simulation {
         let clients = (0..config.clients)
             .map(|client| Client::new(client, *client_rng.pick(&ids).expect("nodes exist")))
             .collect();
-        let timing = ClientTiming { think_max_us: 50_000, timeout_us: 500_000, attempts_max: 20 };
+        let timing = ClientTiming {
+            think_max_us: 50_000,
+            timeout_us: 500_000,
+            attempts_max: 20,
+            retry_backoff_us: 50_000,
+        };
         Simulation {
             network: Network::new(config.seed, &ids, &profile),
             tracer: Tracer::new(config.keep_trace),
