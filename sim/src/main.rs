@@ -199,7 +199,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
     let progress = ProgressBar::new(args.seeds);
     progress.set_style(
         ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise} / eta {eta}]",
+            "{bar:40} {pos}/{len} seeds  {msg}  {per_sec}  [{elapsed_precise} / eta {eta}]",
         )
         .expect("valid template"),
     );
