@@ -1,0 +1,199 @@
+//! No input a network or a user can produce makes a node panic or corrupt its state: arbitrary
+//! sequences of ticks, proposals, campaigns and messages — with any term, any index, malformed
+//! entry lists, unknown senders, itself as sender — are fed to one node, whose end-of-step
+//! invariants (asserted inside `step`) must hold throughout.
+
+use proptest::prelude::*;
+use stepraft::{
+    AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
+    HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Message, Node, NodeId, Output,
+    Payload, Persist, Proposal, ProposalId, RequestVote, RequestVoteResponse, Term,
+};
+
+/// Small values most of the time, so that messages often make sense; extreme ones sometimes.
+fn number() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0u64..6, 1 => Just(u64::MAX), 1 => Just(u64::MAX - 1), 1 => any::<u64>()]
+}
+
+/// Mostly term 1 — the node's own term after it wins the first election — so that messages
+/// often reach the handlers of the node's current role instead of only the term checks.
+fn term() -> impl Strategy<Value = Term> {
+    prop_oneof![6 => Just(Term(1)), 4 => number().prop_map(Term)]
+}
+
+fn index() -> impl Strategy<Value = LogIndex> {
+    number().prop_map(LogIndex)
+}
+
+fn entries() -> impl Strategy<Value = Vec<Entry<u64>>> {
+    prop_oneof![
+        // Well-formed runs after some index.
+        (0u64..6, 0u64..6, 0usize..4).prop_map(|(prev, term, count)| {
+            (0..count as u64)
+                .map(|i| Entry {
+                    term: Term(term),
+                    index: LogIndex(prev + 1 + i),
+                    payload: Payload::Command(i),
+                })
+                .collect()
+        }),
+        // Anything at all.
+        proptest::collection::vec(
+            (index(), term(), any::<bool>()).prop_map(|(index, term, noop)| Entry {
+                term,
+                index,
+                payload: if noop { Payload::Noop } else { Payload::Command(7) },
+            }),
+            0..4,
+        ),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message<u64>> {
+    prop_oneof![
+        (term(), index(), term()).prop_map(|(term, last_log_index, last_log_term)| {
+            Message::RequestVote(RequestVote { term, last_log_index, last_log_term })
+        }),
+        (term(), any::<bool>()).prop_map(|(term, granted)| Message::RequestVoteResponse(
+            RequestVoteResponse { term, granted }
+        )),
+        (term(), index(), term(), entries(), index()).prop_map(
+            |(term, prev_log_index, prev_log_term, entries, leader_commit)| {
+                Message::AppendEntries(AppendEntries {
+                    term,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                })
+            }
+        ),
+        (term(), index(), index(), proptest::option::of(term()), 0u8..3).prop_map(
+            |(term, a, b, hint_term, kind)| {
+                let outcome = match kind {
+                    0 => AppendOutcome::Success { match_index: a },
+                    1 => AppendOutcome::Conflict {
+                        rejected_prev_index: a,
+                        hint: ConflictHint { index: b, term: hint_term },
+                    },
+                    _ => AppendOutcome::StaleTerm,
+                };
+                Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome })
+            }
+        ),
+        (term(), index()).prop_map(|(term, commit)| Message::Heartbeat(Heartbeat { term, commit })),
+        term().prop_map(|term| Message::HeartbeatResponse(HeartbeatResponse { term })),
+    ]
+}
+
+fn input() -> impl Strategy<Value = Input<u64>> {
+    prop_oneof![
+        4 => Just(Input::Tick),
+        1 => Just(Input::Campaign),
+        1 => (any::<u64>(), proptest::option::of((index(), term()))).prop_map(|(id, condition)| {
+            let proposal = Proposal::one(ProposalId(id), id);
+            Input::Propose(match condition {
+                Some((index, term)) => proposal.if_last_entry_is(index, term),
+                None => proposal,
+            })
+        }),
+        1 => Just(Input::Propose(Proposal::batch(ProposalId(0), Vec::new()))),
+        8 => (prop_oneof![4 => 2u64..4, 1 => 0u64..6], message()).prop_map(|(from, message)| Input::Receive {
+            from: NodeId(from),
+            message
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_inputs_never_break_a_node(
+        inputs in proptest::collection::vec(input(), 1..120),
+        election_ticks in 2u32..6,
+        start_as_leader in any::<bool>(),
+    ) {
+        let mut config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+        config.election_ticks = election_ticks;
+        config.entries_per_message_max = 2;
+        let mut node: Node<u64> = Node::new(config.clone()).expect("valid");
+        let mut disk = DurableState::default();
+        let mut inputs = inputs;
+        if start_as_leader {
+            // Win term 1 first, so that leader-side handling meets the hostile inputs too.
+            let grant = Message::RequestVoteResponse(RequestVoteResponse { term: Term(1), granted: true });
+            inputs.splice(0..0, [Input::Campaign, Input::Receive { from: NodeId(2), message: grant }]);
+        }
+        for input in inputs {
+            let (term, commit) = (node.term(), node.commit_index());
+            let outputs = node.step_in_place(input);
+            prop_assert!(node.term() >= term);
+            prop_assert!(node.commit_index() >= commit);
+            // Persists come first; the durable store accepts every one of them in order.
+            let first_other = outputs.iter().position(|o| !matches!(o, Output::Persist(_)));
+            for (position, output) in outputs.iter().enumerate() {
+                if let Output::Persist(change) = output {
+                    prop_assert!(first_other.is_none_or(|other| position < other));
+                    disk.apply(change);
+                }
+            }
+            prop_assert_eq!(disk.hard_state, node.hard_state());
+            prop_assert_eq!(disk.entries.as_slice(), node.log_entries());
+        }
+        // Whatever happened, the node restarts from its disk.
+        let restored = Node::<u64>::restore(config, disk).expect("the disk it wrote restores");
+        prop_assert_eq!(restored.last_index(), node.last_index());
+    }
+
+    #[test]
+    fn arbitrary_durable_state_is_refused_with_an_error_or_restored(
+        term in term(),
+        voted_for in proptest::option::of(0u64..4),
+        commit in index(),
+        entries in entries(),
+    ) {
+        let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+        let hard_state = HardState { term, voted_for: voted_for.map(NodeId), commit };
+        let durable = DurableState { hard_state, entries };
+        if let Ok(node) = Node::<u64>::restore(config, durable) {
+            let (node, _) = node.step(Input::Tick);
+            prop_assert!(node.commit_index() <= node.last_index());
+        }
+    }
+}
+
+#[test]
+fn a_truncate_then_append_is_what_the_disk_sees() {
+    // Guards the property above: a conflicting append really exercises truncation.
+    let config = Config::new(NodeId(2), [NodeId(1), NodeId(2), NodeId(3)]);
+    let mut node: Node<u64> = Node::new(config).expect("valid");
+    let append = |term: u64, entries: Vec<(u64, u64)>| Input::Receive {
+        from: NodeId(1),
+        message: Message::AppendEntries(AppendEntries {
+            term: Term(term),
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            entries: entries
+                .into_iter()
+                .map(|(index, term)| Entry {
+                    term: Term(term),
+                    index: LogIndex(index),
+                    payload: Payload::Noop,
+                })
+                .collect(),
+            leader_commit: LogIndex(0),
+        }),
+    };
+    let _ = node.step_in_place(append(1, vec![(1, 1), (2, 1)]));
+    let outputs = node.step_in_place(append(2, vec![(1, 1), (2, 2)]));
+    let persists: Vec<_> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Persist(Persist::Truncate { from }) => Some(format!("truncate {}", from.0)),
+            Output::Persist(Persist::Append(entries)) => Some(format!("append {}", entries.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(persists, ["truncate 2", "append 1"]);
+}
