@@ -92,6 +92,32 @@ pub enum ProposeError {
     },
 }
 
+/// Why a linearizable read (ReadIndex, thesis §6.4) was not served. The caller may retry,
+/// elsewhere or later; a read is never left pending forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum ReadError {
+    /// This node neither leads nor knows a leader to forward the read to.
+    #[error("not the leader and no leader known (term {term:?})")]
+    NoLeader {
+        /// This node's current term.
+        term: Term,
+    },
+    /// Leadership was lost (or changed) before the read was confirmed.
+    #[error("leadership changed before the read was confirmed (now term {term:?})")]
+    LeadershipLost {
+        /// This node's term when it gave up the read.
+        term: Term,
+    },
+    /// The leader refused a forwarded read (it was not leader any more).
+    #[error("the leader refused the forwarded read")]
+    RefusedByLeader,
+    /// A forwarded read got no answer within an election timeout.
+    #[error("the forwarded read timed out")]
+    TimedOut,
+}
+
 /// A read of log entries by index range that cannot be served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

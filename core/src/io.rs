@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::error::ProposeError;
+use crate::error::{ProposeError, ReadError};
 use crate::message::Message;
-use crate::types::{LogIndex, NodeId, Term};
+use crate::types::{LogIndex, NodeId, ReadId, Term};
 
 /// One event for a node to react to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,10 @@ pub enum Input<T> {
     Propose(Proposal<T>),
     /// Start an election now, without waiting for the election timeout.
     Campaign,
+    /// Ask for a linearizable read point (ReadIndex, thesis §6.4). The answer is
+    /// [`Output::ReadReady`] with an index: once the application has applied that far, reading
+    /// its state machine is linearizable. A follower forwards the request to its leader.
+    ReadIndex(ReadId),
 }
 
 /// A caller-chosen id that ties a proposal to its [`Output::Accepted`] or [`Output::Rejected`].
@@ -121,6 +125,20 @@ pub enum Output<T> {
         proposal: ProposalId,
         /// Why.
         error: ProposeError,
+    },
+    /// A read may be served once the application has applied up to `index`.
+    ReadReady {
+        /// The read's id.
+        id: ReadId,
+        /// The commit index the leader confirmed while it was still leader.
+        index: LogIndex,
+    },
+    /// A read cannot be served here; retry.
+    ReadRejected {
+        /// The read's id.
+        id: ReadId,
+        /// Why.
+        error: ReadError,
     },
 }
 

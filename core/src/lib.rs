@@ -106,17 +106,18 @@ mod types;
 
 pub use config::Config;
 pub use entry::{Command, Entry, Payload};
-pub use error::{ConfigError, ProposeError, RangeError, RestoreError};
+pub use error::{ConfigError, ProposeError, RangeError, ReadError, RestoreError};
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,
 };
 pub use message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
-    HeartbeatResponse, Message, RequestVote, RequestVoteResponse,
+    HeartbeatResponse, Message, ReadIndexRequest, ReadIndexResponse, RequestVote,
+    RequestVoteResponse,
 };
 pub use node::{Node, NodeStats};
 pub use progress::{Progress, ReplicationState};
-pub use types::{LogIndex, NodeId, Term};
+pub use types::{LogIndex, NodeId, ReadId, Term};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

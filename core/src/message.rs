@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::types::{LogIndex, Term};
+use crate::types::{LogIndex, ReadId, Term};
 
 /// A message between two nodes of one cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub enum Message<T> {
     Heartbeat(Heartbeat),
     /// The answer to a [`Heartbeat`].
     HeartbeatResponse(HeartbeatResponse),
+    /// A follower asks the leader for a read index on behalf of its client (thesis §6.4).
+    ReadIndexRequest(ReadIndexRequest),
+    /// The leader's answer to a [`ReadIndexRequest`].
+    ReadIndexResponse(ReadIndexResponse),
 }
 
 impl<T> Message<T> {
@@ -38,6 +42,8 @@ impl<T> Message<T> {
             Message::AppendEntriesResponse(m) => m.term,
             Message::Heartbeat(m) => m.term,
             Message::HeartbeatResponse(m) => m.term,
+            Message::ReadIndexRequest(m) => m.term,
+            Message::ReadIndexResponse(m) => m.term,
         }
     }
 }
@@ -133,6 +139,9 @@ pub struct Heartbeat {
     pub term: Term,
     /// `min(leader commit, follower's match index)`: safe for the follower to commit.
     pub commit: LogIndex,
+    /// The leader's read round when it sent this heartbeat; echoed in the response so that an
+    /// acknowledgement confirms exactly the reads registered up to that round.
+    pub round: u64,
 }
 
 /// A follower's answer to a [`Heartbeat`].
@@ -141,4 +150,28 @@ pub struct Heartbeat {
 pub struct HeartbeatResponse {
     /// The follower's term.
     pub term: Term,
+    /// The `round` of the heartbeat being answered.
+    pub round: u64,
+}
+
+/// A follower's request for a read index (a forwarded read, thesis §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ReadIndexRequest {
+    /// The follower's term.
+    pub term: Term,
+    /// The follower's id for the read, echoed in the response.
+    pub id: ReadId,
+}
+
+/// The leader's answer to a [`ReadIndexRequest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ReadIndexResponse {
+    /// The leader's term.
+    pub term: Term,
+    /// The read's id, as the follower gave it.
+    pub id: ReadId,
+    /// The index to wait for before reading, or `None` when the leader cannot serve it.
+    pub index: Option<LogIndex>,
 }

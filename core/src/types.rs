@@ -28,6 +28,11 @@ pub struct Term(pub u64);
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
 pub struct LogIndex(pub u64);
 
+/// A caller-chosen id that ties a read request to its `ReadReady` or `ReadRejected` output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+pub struct ReadId(pub u64);
+
 impl Term {
     /// The term that follows this one, or `None` if the term space is exhausted
     /// (only reachable through a hostile peer announcing `u64::MAX`).

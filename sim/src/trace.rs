@@ -145,7 +145,7 @@ pub struct MessageSummary {
     pub kind: &'static str,
     /// Sender's term.
     pub term: u64,
-    /// `prev_log_index` / `last_log_index` / match index / commit, by kind.
+    /// `prev_log_index` / `last_log_index` / match index / read round / read index, by kind.
     pub index: u64,
     /// Entries carried (AppendEntries).
     pub entries: u64,
@@ -172,8 +172,12 @@ impl MessageSummary {
                 }
                 _ => ("AppendEntriesResponse", 0, 0, false),
             },
-            Message::Heartbeat(m) => ("Heartbeat", m.commit.0, 0, true),
-            Message::HeartbeatResponse(_) => ("HeartbeatResponse", 0, 0, true),
+            Message::Heartbeat(m) => ("Heartbeat", m.round, 0, true),
+            Message::HeartbeatResponse(m) => ("HeartbeatResponse", m.round, 0, true),
+            Message::ReadIndexRequest(m) => ("ReadIndexRequest", m.id.0, 0, true),
+            Message::ReadIndexResponse(m) => {
+                ("ReadIndexResponse", m.index.map_or(0, |index| index.0), 0, m.index.is_some())
+            }
             _ => ("Other", 0, 0, true),
         };
         MessageSummary { kind, term, index, entries, ok }

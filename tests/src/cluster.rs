@@ -36,6 +36,8 @@ pub struct Cluster {
     next_proposal: u64,
     /// Outputs of the most recent step of each node, for tests that inspect them.
     last_outputs: BTreeMap<NodeId, Vec<Output<Command>>>,
+    /// Every `ReadReady` / `ReadRejected` each node emitted, in order.
+    read_outcomes: BTreeMap<NodeId, Vec<Output<Command>>>,
 }
 
 impl Cluster {
@@ -57,6 +59,7 @@ impl Cluster {
             leaders_by_term: BTreeMap::new(),
             next_proposal: 1,
             last_outputs: BTreeMap::new(),
+            read_outcomes: BTreeMap::new(),
         };
         for &id in &ids {
             let mut config = Config::new(id, ids.iter().copied());
@@ -108,6 +111,16 @@ impl Cluster {
         self.last_outputs.get(&id).map_or(&[], Vec::as_slice)
     }
 
+    /// Every `ReadReady` / `ReadRejected` node `id` emitted so far, in order.
+    pub fn read_outcomes(&self, id: NodeId) -> &[Output<Command>] {
+        self.read_outcomes.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Asks node `id` for a linearizable read point with `read` as its id.
+    pub fn read_index(&mut self, id: NodeId, read: u64) {
+        self.step(id, Input::ReadIndex(stepraft::ReadId(read)));
+    }
+
     /// Messages waiting in the network.
     pub fn in_flight(&self) -> &VecDeque<Envelope> {
         &self.network
@@ -135,6 +148,9 @@ impl Cluster {
                 }
                 Output::Apply(entries) => {
                     self.applied.get_mut(&id).expect("known node").extend(entries.iter().cloned())
+                }
+                Output::ReadReady { .. } | Output::ReadRejected { .. } => {
+                    self.read_outcomes.entry(id).or_default().push(output.clone())
                 }
                 Output::LeaderChanged { term, leader: Some(leader), role: Role::Leader } => {
                     assert_eq!(*leader, id);
@@ -218,6 +234,30 @@ impl Cluster {
             }
         }
         panic!("the network never went quiet");
+    }
+
+    /// Delivers requests until only responses (votes, append and heartbeat answers) remain in
+    /// flight; those stay queued for the test to inspect, hold back or replay.
+    pub fn deliver_all_but_responses(&mut self) {
+        let is_response = |envelope: &Envelope| {
+            matches!(
+                envelope.message,
+                Message::RequestVoteResponse(_)
+                    | Message::AppendEntriesResponse(_)
+                    | Message::HeartbeatResponse(_)
+                    | Message::ReadIndexResponse(_)
+            )
+        };
+        let mut held = VecDeque::new();
+        while let Some(envelope) = self.network.pop_front() {
+            if is_response(&envelope) {
+                held.push_back(envelope);
+            } else if !self.cut.contains(&(envelope.from, envelope.to)) {
+                let input = Input::Receive { from: envelope.from, message: envelope.message };
+                self.step(envelope.to, input);
+            }
+        }
+        self.network = held;
     }
 
     /// Drops every message in flight.

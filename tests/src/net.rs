@@ -219,12 +219,12 @@ pub fn success(match_index: u64) -> AppendOutcome {
 
 /// A Heartbeat of `term` carrying the leader's commit index.
 pub fn heartbeat(term: u64, commit: u64) -> Message<u64> {
-    Message::Heartbeat(Heartbeat { term: Term(term), commit: LogIndex(commit) })
+    Message::Heartbeat(Heartbeat { term: Term(term), commit: LogIndex(commit), round: 0 })
 }
 
 /// A HeartbeatResponse of `term`.
 pub fn heartbeat_response(term: u64) -> Message<u64> {
-    Message::HeartbeatResponse(HeartbeatResponse { term: Term(term) })
+    Message::HeartbeatResponse(HeartbeatResponse { term: Term(term), round: 0 })
 }
 
 // ----- the network -----

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use stepraft::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
     HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Message, Node, NodeId, Output,
-    Payload, Persist, Proposal, ProposalId, RequestVote, RequestVoteResponse, Term,
+    Payload, Persist, Proposal, ProposalId, ReadId, ReadIndexRequest, ReadIndexResponse,
+    RequestVote, RequestVoteResponse, Term,
 };
 
 /// Small values most of the time, so that messages often make sense; extreme ones sometimes.
@@ -81,8 +82,19 @@ fn message() -> impl Strategy<Value = Message<u64>> {
                 Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome })
             }
         ),
-        (term(), index()).prop_map(|(term, commit)| Message::Heartbeat(Heartbeat { term, commit })),
-        term().prop_map(|term| Message::HeartbeatResponse(HeartbeatResponse { term })),
+        (term(), index(), number()).prop_map(|(term, commit, round)| Message::Heartbeat(
+            Heartbeat { term, commit, round }
+        )),
+        (term(), number()).prop_map(|(term, round)| Message::HeartbeatResponse(
+            HeartbeatResponse { term, round }
+        )),
+        (term(), number()).prop_map(|(term, id)| Message::ReadIndexRequest(ReadIndexRequest {
+            term,
+            id: ReadId(id)
+        })),
+        (term(), number(), proptest::option::of(index())).prop_map(|(term, id, index)| {
+            Message::ReadIndexResponse(ReadIndexResponse { term, id: ReadId(id), index })
+        }),
     ]
 }
 
@@ -90,6 +102,7 @@ fn input() -> impl Strategy<Value = Input<u64>> {
     prop_oneof![
         4 => Just(Input::Tick),
         1 => Just(Input::Campaign),
+        1 => number().prop_map(|id| Input::ReadIndex(ReadId(id))),
         1 => (any::<u64>(), proptest::option::of((index(), term()))).prop_map(|(id, condition)| {
             let proposal = Proposal::one(ProposalId(id), id);
             Input::Propose(match condition {

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use rand_core::Rng;
 
+use super::read::LeaderReads;
 use super::{LeaderState, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::io::Persist;
 use crate::message::{
-    AppendEntriesResponse, AppendOutcome, HeartbeatResponse, Message, RequestVote,
-    RequestVoteResponse,
+    AppendEntriesResponse, AppendOutcome, HeartbeatResponse, Message, ReadIndexResponse,
+    RequestVote, RequestVoteResponse,
 };
 use crate::progress::Progress;
 use crate::quorum::{tally_votes, VoteResult};
@@ -26,6 +27,7 @@ impl<T: Command> Node<T> {
                 }
             }
             RoleState::Follower { .. } | RoleState::Candidate { .. } => {
+                self.expire_forwarded_reads();
                 self.election_elapsed = self.election_elapsed.saturating_add(1);
                 if self.election_elapsed >= self.election_timeout {
                     self.become_candidate();
@@ -53,7 +55,7 @@ impl<T: Command> Node<T> {
             self.term = term;
             self.voted_for = None;
         }
-        self.role = RoleState::Follower { leader };
+        self.change_role(RoleState::Follower { leader, forwarded_reads: Vec::new() });
         self.reset_election_timer();
     }
 
@@ -68,7 +70,7 @@ impl<T: Command> Node<T> {
         self.term = term;
         self.voted_for = Some(self.config.id);
         self.stats.elections_started += 1;
-        self.role = RoleState::Candidate { votes: BTreeMap::from([(self.config.id, true)]) };
+        self.change_role(RoleState::Candidate { votes: BTreeMap::from([(self.config.id, true)]) });
         self.reset_election_timer();
         let request = RequestVote {
             term,
@@ -91,12 +93,13 @@ impl<T: Command> Node<T> {
             .filter(|&&voter| voter != self.config.id)
             .map(|&voter| (voter, Progress::new(last_index)))
             .collect();
-        self.role = RoleState::Leader(LeaderState {
+        self.change_role(RoleState::Leader(LeaderState {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_bytes: 0,
             match_scratch: Vec::with_capacity(self.voters.len()),
-        });
+            reads: LeaderReads::default(),
+        }));
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
         let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::Noop };
         self.log.append([noop.clone()]);
@@ -131,12 +134,18 @@ impl<T: Command> Node<T> {
                     outcome: AppendOutcome::StaleTerm,
                 }),
             ),
-            Message::Heartbeat(_) => {
-                self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term }))
+            Message::Heartbeat(heartbeat) => {
+                let round = heartbeat.round;
+                self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term, round }))
+            }
+            Message::ReadIndexRequest(request) => {
+                let response = ReadIndexResponse { term, id: request.id, index: None };
+                self.send(from, Message::ReadIndexResponse(response))
             }
             Message::RequestVoteResponse(_)
             | Message::AppendEntriesResponse(_)
-            | Message::HeartbeatResponse(_) => self.stats.ignored_messages += 1,
+            | Message::HeartbeatResponse(_)
+            | Message::ReadIndexResponse(_) => self.stats.ignored_messages += 1,
         }
     }
 
@@ -145,7 +154,7 @@ impl<T: Command> Node<T> {
         // help elect another.
         let can_vote = self.voted_for == Some(from)
             || (self.voted_for.is_none()
-                && matches!(self.role, RoleState::Follower { leader: None }));
+                && matches!(self.role, RoleState::Follower { leader: None, .. }));
         let granted =
             can_vote && self.log.is_up_to_date(request.last_log_index, request.last_log_term);
         if granted {

@@ -1,6 +1,7 @@
 //! The node: its state, the `step` dispatch, queries, and the per-step output assembly.
 
 mod election;
+mod read;
 mod replication;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use crate::log::RaftLog;
 use crate::message::Message;
 use crate::progress::Progress;
 use crate::types::{LogIndex, NodeId, Term};
+use read::{ForwardedRead, LeaderReads};
 
 /// One Raft node: a pure state machine driven by [`Node::step`].
 ///
@@ -54,6 +56,8 @@ enum RoleState {
     Follower {
         /// The leader of the current term, once heard from.
         leader: Option<NodeId>,
+        /// Reads forwarded to `leader`, awaiting its answer.
+        forwarded_reads: Vec<ForwardedRead>,
     },
     Candidate {
         /// Votes received in this election (`true` = granted), including its own.
@@ -71,6 +75,8 @@ struct LeaderState {
     uncommitted_bytes: u64,
     /// Reused buffer for the commit computation, so that it does not allocate per ack.
     match_scratch: Vec<LogIndex>,
+    /// ReadIndex state: rounds, acknowledgements, reads awaiting confirmation.
+    reads: LeaderReads,
 }
 
 /// Counters a runtime can export; they never influence behaviour.
@@ -121,7 +127,7 @@ impl<T: Command> Node<T> {
             log: RaftLog::new(),
             commit: LogIndex(0),
             applied: LogIndex(0),
-            role: RoleState::Follower { leader: None },
+            role: RoleState::Follower { leader: None, forwarded_reads: Vec::new() },
             election_elapsed: 0,
             election_timeout: 0,
             rng,
@@ -177,6 +183,7 @@ impl<T: Command> Node<T> {
             Input::Receive { from, message } => self.on_receive(from, message),
             Input::Propose(proposal) => self.on_propose(proposal),
             Input::Campaign => self.on_campaign(),
+            Input::ReadIndex(id) => self.on_read_index(id),
         }
         let outputs = self.finish_step();
         self.assert_invariants(&start);
@@ -197,7 +204,9 @@ impl<T: Command> Node<T> {
                 Message::RequestVote(_)
                 | Message::RequestVoteResponse(_)
                 | Message::AppendEntriesResponse(_)
-                | Message::HeartbeatResponse(_) => None,
+                | Message::HeartbeatResponse(_)
+                | Message::ReadIndexRequest(_)
+                | Message::ReadIndexResponse(_) => None,
             };
             self.become_follower(message_term, leader);
         } else if message_term < self.term {
@@ -212,7 +221,9 @@ impl<T: Command> Node<T> {
                 self.on_append_entries_response(from, response)
             }
             Message::Heartbeat(heartbeat) => self.on_heartbeat(from, heartbeat),
-            Message::HeartbeatResponse(_) => self.on_heartbeat_response(from),
+            Message::HeartbeatResponse(response) => self.on_heartbeat_response(from, response),
+            Message::ReadIndexRequest(request) => self.on_read_index_request(from, request),
+            Message::ReadIndexResponse(response) => self.on_read_index_response(response),
         }
     }
 
@@ -328,7 +339,7 @@ impl<T: Command> Node<T> {
     /// The leader of the current term, if this node knows it (itself when leading).
     pub fn leader(&self) -> Option<NodeId> {
         match self.role {
-            RoleState::Follower { leader } => leader,
+            RoleState::Follower { leader, .. } => leader,
             RoleState::Candidate { .. } => None,
             RoleState::Leader(_) => Some(self.config.id),
         }

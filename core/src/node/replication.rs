@@ -124,12 +124,13 @@ impl<T: Command> Node<T> {
     pub(super) fn broadcast_heartbeat(&mut self) {
         let RoleState::Leader(leader) = &self.role else { return };
         // A follower may only commit what it is known to hold (§5.3's consistency guarantee).
+        let round = leader.reads.round();
         let heartbeats: Vec<(NodeId, Heartbeat)> = leader
             .progress
             .iter()
             .map(|(&peer, progress)| {
                 let commit = self.commit.min(progress.match_index());
-                (peer, Heartbeat { term: self.term, commit })
+                (peer, Heartbeat { term: self.term, commit, round })
             })
             .collect();
         for (peer, heartbeat) in heartbeats {
@@ -142,8 +143,8 @@ impl<T: Command> Node<T> {
     fn accept_leader(&mut self, from: NodeId) -> bool {
         match self.role {
             RoleState::Leader(_) => return false, // two leaders in one term: hostile input
-            RoleState::Follower { leader: Some(known) } if known != from => return false,
-            RoleState::Follower { .. } => self.role = RoleState::Follower { leader: Some(from) },
+            RoleState::Follower { leader: Some(known), .. } if known != from => return false,
+            RoleState::Follower { ref mut leader, .. } => *leader = Some(from),
             // §5.2: a candidate that hears from a leader of its term steps down.
             RoleState::Candidate { .. } => self.become_follower(self.term, Some(from)),
         }
@@ -267,11 +268,11 @@ impl<T: Command> Node<T> {
         if commit > self.commit {
             self.commit = commit;
         }
-        let term = self.term;
-        self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term }));
+        let (term, round) = (self.term, heartbeat.round);
+        self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term, round }));
     }
 
-    pub(super) fn on_heartbeat_response(&mut self, from: NodeId) {
+    pub(super) fn on_heartbeat_response(&mut self, from: NodeId, response: HeartbeatResponse) {
         let last_index = self.log.last_index();
         let RoleState::Leader(leader) = &mut self.role else {
             self.stats.ignored_messages += 1;
@@ -282,9 +283,12 @@ impl<T: Command> Node<T> {
             return;
         };
         progress.on_heartbeat_response();
-        if progress.match_index() < last_index {
+        let behind = progress.match_index() < last_index;
+        leader.reads.on_ack(from, response.round);
+        if behind {
             self.send_append(from, true);
         }
+        self.confirm_reads();
     }
 
     /// Advances the commit index to the highest index stored on a majority, provided that
@@ -312,6 +316,8 @@ impl<T: Command> Node<T> {
             .sum();
         leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(bytes);
         self.commit = candidate;
+        // The first commit of this term also opens the reads that waited for it (§6.4).
+        self.release_reads_awaiting_commit();
         true
     }
 }

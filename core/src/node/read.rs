@@ -1,0 +1,243 @@
+//! Linearizable reads with ReadIndex (thesis §6.4).
+//!
+//! The leader records its commit index for the read, then proves it is still the leader by a
+//! heartbeat round acknowledged by a quorum; only then is the read released with that index.
+//! Rounds are numbered within the term and echoed by followers, so an acknowledgement confirms
+//! exactly the reads registered before the heartbeat it answers: a delayed or duplicated ack
+//! of an older round cannot release a newer read. A new leader registers no read until an
+//! entry of its own term is committed, because before that its commit index may be behind the
+//! cluster's. Any read that cannot be served is rejected — none is left pending.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{Node, RoleState};
+use crate::entry::Command;
+use crate::error::ReadError;
+use crate::io::Output;
+use crate::message::{Message, ReadIndexRequest, ReadIndexResponse};
+use crate::quorum::majority;
+use crate::types::{LogIndex, NodeId, ReadId};
+
+/// Who asked for a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Requester {
+    /// This node's own application.
+    Local(ReadId),
+    /// A follower, on behalf of its application.
+    Forwarded { from: NodeId, id: ReadId },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PendingRead {
+    requester: Requester,
+    /// The commit index when the read was registered.
+    index: LogIndex,
+    /// The first heartbeat round sent after registration; its acks confirm the read.
+    round: u64,
+}
+
+/// The leader's read bookkeeping.
+#[derive(Clone, Debug, Default)]
+pub(super) struct LeaderReads {
+    /// The latest round; heartbeats carry it. invariant: pending rounds are <= round.
+    round: u64,
+    /// The highest round each peer acknowledged in this term.
+    acked: BTreeMap<NodeId, u64>,
+    /// Reads awaiting a quorum, in round order.
+    pending: VecDeque<PendingRead>,
+    /// Reads that arrived before this term's first commit.
+    awaiting_commit: Vec<Requester>,
+}
+
+impl LeaderReads {
+    /// The round current heartbeats carry.
+    pub(super) fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Records that `peer` acknowledged heartbeat round `round`.
+    pub(super) fn on_ack(&mut self, peer: NodeId, round: u64) {
+        if round > self.round {
+            return; // never sent by this leader: hostile or from another term's bookkeeping
+        }
+        let acked = self.acked.entry(peer).or_default();
+        *acked = (*acked).max(round);
+    }
+}
+
+/// A read this follower forwarded to its leader.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ForwardedRead {
+    id: ReadId,
+    /// Ticks left before the read is given up.
+    ticks_left: u32,
+}
+
+impl<T: Command> Node<T> {
+    pub(super) fn on_read_index(&mut self, id: ReadId) {
+        let election_ticks = self.config.election_ticks;
+        let term = self.term;
+        match &mut self.role {
+            RoleState::Leader(_) => self.leader_read(Requester::Local(id)),
+            RoleState::Follower { leader: Some(leader), forwarded_reads } => {
+                let leader = *leader;
+                forwarded_reads.push(ForwardedRead { id, ticks_left: election_ticks });
+                self.send(leader, Message::ReadIndexRequest(ReadIndexRequest { term, id }));
+            }
+            RoleState::Follower { leader: None, .. } | RoleState::Candidate { .. } => {
+                self.reject_read(id, ReadError::NoLeader { term })
+            }
+        }
+    }
+
+    fn reject_read(&mut self, id: ReadId, error: ReadError) {
+        self.pending.notices.push(Output::ReadRejected { id, error });
+    }
+
+    /// Whether an entry of the current term is committed (a leader's commit index is then
+    /// known to be at least the cluster's, §6.4 step 1).
+    fn has_committed_in_term(&self) -> bool {
+        self.log.term(self.commit) == Some(self.term)
+    }
+
+    fn leader_read(&mut self, requester: Requester) {
+        if !self.has_committed_in_term() {
+            if let RoleState::Leader(leader) = &mut self.role {
+                leader.reads.awaiting_commit.push(requester);
+            }
+            return;
+        }
+        self.register_read(requester);
+    }
+
+    /// Starts a heartbeat round that will confirm this read.
+    fn register_read(&mut self, requester: Requester) {
+        let index = self.commit;
+        if self.voters.len() == 1 {
+            // A single voter is its own quorum.
+            self.complete_read(requester, index);
+            return;
+        }
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        leader.reads.round += 1;
+        let round = leader.reads.round;
+        leader.reads.pending.push_back(PendingRead { requester, index, round });
+        self.broadcast_heartbeat();
+    }
+
+    pub(super) fn release_reads_awaiting_commit(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let waiting = std::mem::take(&mut leader.reads.awaiting_commit);
+        for requester in waiting {
+            self.register_read(requester);
+        }
+    }
+
+    /// Releases every pending read whose round a quorum has acknowledged.
+    pub(super) fn confirm_reads(&mut self) {
+        let needed = majority(self.voters.len());
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let mut released = Vec::new();
+        while let Some(read) = leader.reads.pending.front() {
+            let acks = self
+                .voters
+                .iter()
+                .filter(|&&voter| {
+                    voter == self.config.id
+                        || leader.reads.acked.get(&voter).is_some_and(|&acked| acked >= read.round)
+                })
+                .count();
+            if acks < needed {
+                break;
+            }
+            released.push(*read);
+            leader.reads.pending.pop_front();
+        }
+        for read in released {
+            self.complete_read(read.requester, read.index);
+        }
+    }
+
+    fn complete_read(&mut self, requester: Requester, index: LogIndex) {
+        match requester {
+            Requester::Local(id) => self.pending.notices.push(Output::ReadReady { id, index }),
+            Requester::Forwarded { from, id } => {
+                let response = ReadIndexResponse { term: self.term, id, index: Some(index) };
+                self.send(from, Message::ReadIndexResponse(response));
+            }
+        }
+    }
+
+    pub(super) fn on_read_index_request(&mut self, from: NodeId, request: ReadIndexRequest) {
+        match self.role {
+            RoleState::Leader(_) => self.leader_read(Requester::Forwarded { from, id: request.id }),
+            RoleState::Follower { .. } | RoleState::Candidate { .. } => {
+                let response = ReadIndexResponse { term: self.term, id: request.id, index: None };
+                self.send(from, Message::ReadIndexResponse(response));
+            }
+        }
+    }
+
+    pub(super) fn on_read_index_response(&mut self, response: ReadIndexResponse) {
+        let RoleState::Follower { forwarded_reads, .. } = &mut self.role else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        let Some(position) = forwarded_reads.iter().position(|read| read.id == response.id) else {
+            // Unknown, duplicated or already timed out.
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        forwarded_reads.remove(position);
+        let output = match response.index {
+            Some(index) => Output::ReadReady { id: response.id, index },
+            None => Output::ReadRejected { id: response.id, error: ReadError::RefusedByLeader },
+        };
+        self.pending.notices.push(output);
+    }
+
+    /// Counts down forwarded reads; those without an answer after an election timeout fail.
+    pub(super) fn expire_forwarded_reads(&mut self) {
+        let RoleState::Follower { forwarded_reads, .. } = &mut self.role else { return };
+        let mut expired = Vec::new();
+        forwarded_reads.retain_mut(|read| {
+            read.ticks_left = read.ticks_left.saturating_sub(1);
+            if read.ticks_left == 0 {
+                expired.push(read.id);
+            }
+            read.ticks_left > 0
+        });
+        for id in expired {
+            self.reject_read(id, ReadError::TimedOut);
+        }
+    }
+
+    /// Replaces the role, first failing every read the old role was holding: a read confirmed
+    /// by one leadership must not be released by another.
+    pub(super) fn change_role(&mut self, role: RoleState) {
+        let old = std::mem::replace(&mut self.role, role);
+        let term = self.term;
+        match old {
+            RoleState::Leader(leader) => {
+                let waiting = leader.reads.pending.into_iter().map(|read| read.requester);
+                for requester in waiting.chain(leader.reads.awaiting_commit) {
+                    match requester {
+                        Requester::Local(id) => {
+                            self.reject_read(id, ReadError::LeadershipLost { term })
+                        }
+                        Requester::Forwarded { from, id } => {
+                            let response = ReadIndexResponse { term, id, index: None };
+                            self.send(from, Message::ReadIndexResponse(response));
+                        }
+                    }
+                }
+            }
+            RoleState::Follower { forwarded_reads, .. } => {
+                for read in forwarded_reads {
+                    self.reject_read(read.id, ReadError::LeadershipLost { term });
+                }
+            }
+            RoleState::Candidate { .. } => {}
+        }
+    }
+}

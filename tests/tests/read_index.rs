@@ -1,0 +1,163 @@
+//! ReadIndex (thesis §6.4): linearizable reads confirmed by a heartbeat round, forwarded reads,
+//! and every way a read can fail — never left hanging.
+
+use stepraft::{Input, LogIndex, Message, NodeId, Output, ReadError, ReadId, Role};
+use stepraft_tests::Cluster;
+
+fn ready(id: u64, index: u64) -> Output<u64> {
+    Output::ReadReady { id: ReadId(id), index: LogIndex(index) }
+}
+
+/// A 3- or 5-node cluster with a leader whose no-op is committed everywhere.
+fn settled(size: u64) -> (Cluster, NodeId) {
+    let mut cluster = Cluster::new(size);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    (cluster, leader)
+}
+
+#[test]
+fn leader_read_is_released_only_after_a_quorum_acknowledges_its_round() {
+    let (mut cluster, leader) = settled(3);
+    let commit = cluster.node(leader).commit_index().0;
+    cluster.read_index(leader, 7);
+    assert!(cluster.read_outcomes(leader).is_empty(), "not before the round");
+    let heartbeats = cluster
+        .in_flight()
+        .iter()
+        .filter(|envelope| matches!(envelope.message, Message::Heartbeat(_)))
+        .count();
+    assert_eq!(heartbeats, 2, "the read starts a heartbeat round to every follower");
+    cluster.deliver_all();
+    assert_eq!(cluster.read_outcomes(leader), [ready(7, commit)]);
+}
+
+#[test]
+fn a_new_leader_serves_no_read_until_an_entry_of_its_term_commits() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(NodeId(1));
+    // Deliver only the votes: node 1 leads but its no-op is not committed yet.
+    while cluster.node(NodeId(1)).role() != Role::Leader {
+        assert!(cluster.deliver_one());
+    }
+    assert_eq!(cluster.node(NodeId(1)).commit_index(), LogIndex(0));
+    cluster.read_index(NodeId(1), 1);
+    assert!(
+        !cluster
+            .in_flight()
+            .iter()
+            .any(|e| matches!(&e.message, Message::Heartbeat(h) if h.round > 0)),
+        "no read round before the term's first commit"
+    );
+    cluster.deliver_all();
+    assert_eq!(cluster.node(NodeId(1)).commit_index(), LogIndex(1));
+    cluster.deliver_all();
+    assert_eq!(cluster.read_outcomes(NodeId(1)), [ready(1, 1)]);
+}
+
+#[test]
+fn a_delayed_ack_of_an_earlier_round_does_not_release_a_read() {
+    let (mut cluster, leader) = settled(3);
+    // A periodic heartbeat (round 0) goes out; hold its acknowledgements back.
+    cluster.tick(leader);
+    cluster.deliver_all_but_responses();
+    let old_acks = cluster.take_in_flight();
+    assert!(!old_acks.is_empty());
+    cluster.read_index(leader, 3);
+    // The new round's heartbeats are lost; only the old acks arrive, twice.
+    cluster.drop_all();
+    for ack in old_acks.iter().chain(old_acks.iter()) {
+        cluster.inject(ack.clone());
+    }
+    cluster.deliver_all();
+    assert!(cluster.read_outcomes(leader).is_empty(), "old-round acks must not confirm it");
+    // The next periodic heartbeat carries the read's round and confirms it.
+    cluster.tick(leader);
+    cluster.deliver_all();
+    assert_eq!(cluster.read_outcomes(leader).len(), 1);
+}
+
+#[test]
+fn a_duplicated_ack_from_one_follower_counts_once() {
+    let (mut cluster, leader) = settled(5);
+    cluster.read_index(leader, 9);
+    let heartbeats = cluster.take_in_flight();
+    // Only one follower gets the round; its ack arrives three times. 2 of 5 is no quorum.
+    let one = heartbeats.into_iter().next().expect("a heartbeat");
+    cluster.inject(one);
+    cluster.deliver_all_but_responses();
+    let ack = cluster.take_in_flight().pop().expect("the ack");
+    for _ in 0..3 {
+        cluster.inject(ack.clone());
+    }
+    cluster.deliver_all();
+    assert!(cluster.read_outcomes(leader).is_empty());
+}
+
+#[test]
+fn a_deposed_leader_rejects_its_pending_reads_instead_of_serving_them() {
+    let (mut cluster, old) = settled(3);
+    cluster.isolate(old);
+    cluster.read_index(old, 5);
+    let others: Vec<NodeId> = cluster.ids().into_iter().filter(|&id| id != old).collect();
+    assert!(cluster.run_until(100, |c| others.iter().any(|&id| c.node(id).role() == Role::Leader)));
+    assert!(cluster.read_outcomes(old).is_empty(), "no quorum: still pending");
+    cluster.heal();
+    cluster.run_until(20, |c| c.node(old).role() == Role::Follower);
+    let term = cluster.node(old).term();
+    assert_eq!(
+        cluster.read_outcomes(old),
+        [Output::ReadRejected { id: ReadId(5), error: ReadError::LeadershipLost { term } }]
+    );
+}
+
+#[test]
+fn a_follower_forwards_its_read_to_the_leader() {
+    let (mut cluster, leader) = settled(3);
+    cluster.propose(leader, 42).expect("leader accepts");
+    cluster.deliver_all();
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    let leader_commit = cluster.node(leader).commit_index().0;
+    cluster.read_index(follower, 11);
+    cluster.deliver_all();
+    assert_eq!(cluster.read_outcomes(follower), [ready(11, leader_commit)]);
+    assert!(cluster.read_outcomes(leader).is_empty(), "answered to the follower only");
+}
+
+#[test]
+fn a_node_that_knows_no_leader_rejects_the_read() {
+    let mut cluster = Cluster::new(3);
+    cluster.read_index(NodeId(2), 1);
+    let term = cluster.node(NodeId(2)).term();
+    assert_eq!(
+        cluster.read_outcomes(NodeId(2)),
+        [Output::ReadRejected { id: ReadId(1), error: ReadError::NoLeader { term } }]
+    );
+}
+
+#[test]
+fn a_forwarded_read_with_no_answer_times_out() {
+    let (mut cluster, leader) = settled(3);
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    cluster.cut_link(follower, leader);
+    cluster.read_index(follower, 4);
+    cluster.deliver_all();
+    let election_ticks = cluster.node(follower).config().election_ticks;
+    for _ in 0..election_ticks {
+        cluster.tick(follower);
+        cluster.drop_all();
+    }
+    assert_eq!(
+        cluster.read_outcomes(follower),
+        [Output::ReadRejected { id: ReadId(4), error: ReadError::TimedOut }]
+    );
+}
+
+#[test]
+fn a_single_node_cluster_serves_reads_at_once() {
+    let mut cluster = Cluster::new(1);
+    cluster.campaign(NodeId(1));
+    cluster.propose(NodeId(1), 1).expect("leader");
+    let outputs = cluster.step(NodeId(1), Input::ReadIndex(ReadId(2)));
+    assert!(outputs.contains(&ready(2, 2)));
+}
