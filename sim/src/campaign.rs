@@ -52,6 +52,19 @@ pub struct CampaignSummary {
     pub pauses: u64,
     /// Client requests acknowledged.
     pub client_ok: u64,
+    /// Reads completed (acknowledged).
+    pub reads_completed: u64,
+    /// Writes completed (acknowledged).
+    pub writes_completed: u64,
+    /// Seeds whose history the black-box checker proved linearizable.
+    pub linearizable_seeds: u64,
+    /// Seeds where the black-box checker gave up within its budget (the white-box oracle
+    /// still checked them).
+    pub linearizability_gave_up: u64,
+    /// Wall-clock seconds spent in the two linearizability oracles, all seeds.
+    pub checker_secs: f64,
+    /// The longest oracle time of one seed, in wall-clock milliseconds.
+    pub checker_ms_max: f64,
     /// Worst time to recover after faults stopped, in simulated ms.
     pub recovery_ms_max: f64,
     /// Whether any seed panicked inside the core.
@@ -79,6 +92,15 @@ impl CampaignSummary {
         self.partitions += stats.partitions;
         self.pauses += stats.pauses;
         self.client_ok += stats.client_ok;
+        self.reads_completed += stats.reads_ok;
+        self.writes_completed += stats.writes_ok;
+        match stats.linearizability {
+            "linearizable" => self.linearizable_seeds += 1,
+            "gave-up" => self.linearizability_gave_up += 1,
+            _ => {}
+        }
+        self.checker_secs += stats.checker_us as f64 / 1e6;
+        self.checker_ms_max = self.checker_ms_max.max(stats.checker_us as f64 / 1000.0);
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);
         }

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 use stepraft::{Entry, HardState, LogIndex, NodeId, Payload, Term};
 
-use crate::workload::SimCommand;
+use crate::kv::KvCommand;
 
 /// A property the simulator checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -36,6 +36,10 @@ pub enum Property {
     RestartFromDisk,
     /// After faults stop, a leader is elected and acknowledged writes reach every node.
     Liveness,
+    /// The client history is linearizable.
+    Linearizability,
+    /// The two linearizability oracles agree (a disagreement is a checker bug).
+    OracleAgreement,
 }
 
 impl Property {
@@ -58,6 +62,8 @@ impl fmt::Display for Property {
             Property::MonotonicDurableTerm => "monotonic durable term",
             Property::RestartFromDisk => "restart from disk",
             Property::Liveness => "liveness",
+            Property::Linearizability => "linearizability",
+            Property::OracleAgreement => "oracle agreement",
         };
         f.write_str(name)
     }
@@ -87,7 +93,7 @@ struct EntryId {
 }
 
 impl EntryId {
-    fn of(entry: &Entry<SimCommand>) -> EntryId {
+    fn of(entry: &Entry<KvCommand>) -> EntryId {
         let payload = match &entry.payload {
             Payload::Command(command) => command.fingerprint(),
             _ => 0,
@@ -141,7 +147,7 @@ impl SafetyChecker {
         &mut self,
         node: NodeId,
         term: Term,
-        log: &[Entry<SimCommand>],
+        log: &[Entry<KvCommand>],
     ) -> Result<(), Violation> {
         if let Some(&other) = self.leaders.get(&term) {
             if other != node {
@@ -177,7 +183,7 @@ impl SafetyChecker {
         &mut self,
         node: NodeId,
         prev_term: Term,
-        entries: &[Entry<SimCommand>],
+        entries: &[Entry<KvCommand>],
     ) -> Result<(), Violation> {
         let mut prev_term = prev_term;
         for entry in entries {
@@ -252,7 +258,7 @@ impl SafetyChecker {
         node: NodeId,
         term: Term,
         commit: LogIndex,
-        log: &[Entry<SimCommand>],
+        log: &[Entry<KvCommand>],
     ) -> Result<(), Violation> {
         let facts = self.nodes.entry(node).or_default();
         if commit < facts.commit {
@@ -308,7 +314,7 @@ impl SafetyChecker {
     pub fn on_apply(
         &mut self,
         node: NodeId,
-        entries: &[Entry<SimCommand>],
+        entries: &[Entry<KvCommand>],
     ) -> Result<(), Violation> {
         for entry in entries {
             let facts = self.nodes.entry(node).or_default();
@@ -343,11 +349,14 @@ impl SafetyChecker {
 mod tests {
     use super::*;
 
-    fn entry(index: u64, term: u64, request: u64) -> Entry<SimCommand> {
+    fn entry(index: u64, term: u64, request: u64) -> Entry<KvCommand> {
         Entry {
             term: Term(term),
             index: LogIndex(index),
-            payload: Payload::Command(SimCommand { client: 1, request }),
+            payload: Payload::Command(KvCommand {
+                id: crate::workload::RequestId { client: 1, request },
+                op: crate::history::KvOp::Get { key: 0 },
+            }),
         }
     }
 

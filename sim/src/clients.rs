@@ -1,10 +1,15 @@
-//! Client behaviour in the world: sending requests, answering them, redirects, timeouts.
+//! Client behaviour in the world: sending requests, answering them, redirects, timeouts, and
+//! the history of every operation.
 
 use stepraft::{Input, NodeId, Proposal};
 
 use crate::checker::Violation;
+use crate::history::{KvOp, OpOutcome, Operation};
+use crate::host::HostRead;
+use crate::kv::KvCommand;
 use crate::trace::TraceEvent;
-use crate::workload::{Reply, SimCommand};
+use crate::whitebox::Placed;
+use crate::workload::{ReadMode, Reply, RequestId};
 use crate::world::{Event, Simulation};
 
 impl Simulation {
@@ -13,74 +18,102 @@ impl Simulation {
             // Once faults stop, clients only finish what they started.
             return;
         }
-        let command = self.clients[client as usize].begin(self.now_us);
-        self.send_request(command, 1, 0);
+        let keys = self.config.keys;
+        let id = self.clients[client as usize].begin(self.now_us, keys, &mut self.client_rng);
+        self.send_request(id, 1, 0);
     }
 
     /// Sends (or re-sends, after `delay_us`) the client's request to the node it believes
     /// leads.
-    fn send_request(&mut self, command: SimCommand, attempt: u32, delay_us: u64) {
-        let client = &mut self.clients[command.client as usize];
+    fn send_request(&mut self, id: RequestId, attempt: u32, delay_us: u64) {
+        let client = &mut self.clients[id.client as usize];
         let to = client.leader_guess;
         if let Some(outstanding) = &mut client.outstanding {
             outstanding.attempt = attempt;
         }
-        self.trace(TraceEvent::Invoke {
-            client: command.client,
-            request: command.request,
-            node: to.0,
-        });
+        self.trace(TraceEvent::Invoke { client: id.client, request: id.request, node: to.0 });
         let latency = self.network.latency(&self.profile);
-        self.schedule(delay_us + latency, Event::ClientSend { command, to });
+        self.schedule(delay_us + latency, Event::ClientSend { id, to });
         let timeout = delay_us + self.timing.timeout_us;
-        self.schedule(timeout, Event::ClientTimeout { command, attempt });
+        self.schedule(timeout, Event::ClientTimeout { id, attempt });
     }
 
+    /// A request reaches node `to`: a write (or a read through the log) is proposed; a read in
+    /// ReadIndex mode asks the node for a read point.
     pub(crate) fn client_request_arrives(
         &mut self,
-        command: SimCommand,
+        id: RequestId,
         to: NodeId,
     ) -> Result<(), Violation> {
-        // A crashed node never answers; the client will time out.
-        let proposal = Proposal::one(command.proposal_id(), command);
-        self.step_node(to, Input::Propose(proposal))
+        let Some(outstanding) = self.clients[id.client as usize].waiting_for(id).cloned() else {
+            return Ok(()); // the client moved on; this is a stale copy
+        };
+        if !self.host(to).is_up() {
+            return Ok(()); // a crashed node never answers; the client will time out
+        }
+        if outstanding.op.is_read() && outstanding.mode == ReadMode::ReadIndex {
+            let read = HostRead { id, op: outstanding.op, ready_at: None };
+            self.host(to).reads.insert(id.read_id(), read);
+            return self.step_node(to, Input::ReadIndex(id.read_id()));
+        }
+        let command = KvCommand { id, op: outstanding.op };
+        self.step_node(to, Input::Propose(Proposal::one(id.proposal_id(), command)))
     }
 
-    pub(crate) fn reply_to_client(&mut self, command: SimCommand, reply: Reply) {
+    pub(crate) fn reply_to_client(&mut self, id: RequestId, reply: Reply) {
         let latency = self.network.latency(&self.profile);
-        self.schedule(latency, Event::ClientReply { command, reply });
+        self.schedule(latency, Event::ClientReply { id, reply });
     }
 
-    pub(crate) fn client_reply_arrives(&mut self, command: SimCommand, reply: Reply) {
-        let index = command.client as usize;
-        if !self.clients[index].is_waiting_for(command) {
+    pub(crate) fn client_reply_arrives(&mut self, id: RequestId, reply: Reply) {
+        if self.clients[id.client as usize].waiting_for(id).is_none() {
             return; // a late answer to an earlier attempt
         }
         match reply {
-            Reply::Ok { index: log_index } => {
-                self.acknowledged_max = self.acknowledged_max.max(log_index);
+            Reply::Ok { output, index } => {
+                let outstanding = self.clients[id.client as usize].outstanding.clone();
+                let outstanding = outstanding.expect("waiting, checked above");
+                if !outstanding.op.is_read() {
+                    self.acknowledged_max = self.acknowledged_max.max(index);
+                    self.stats.writes_ok += 1;
+                } else {
+                    self.stats.reads_ok += 1;
+                }
                 self.stats.client_ok += 1;
-                self.finish(command, "ok", Some(log_index));
+                let served_by_read_index =
+                    outstanding.op.is_read() && outstanding.mode == ReadMode::ReadIndex;
+                self.placed.push(Placed {
+                    operation: self.history.len(),
+                    index,
+                    after_entry: served_by_read_index,
+                });
+                self.record(id, outstanding.op, outstanding.invoked_us, OpOutcome::Ok(output));
+                self.finish(id, "ok", Some(index));
             }
-            Reply::Redirect(hint) => self.retry(command, hint),
-            Reply::Rejected | Reply::Lost => self.retry(command, None),
+            Reply::Redirect(hint) => self.retry(id, hint),
+            Reply::Rejected | Reply::Lost => self.retry(id, None),
         }
     }
 
-    pub(crate) fn client_times_out(&mut self, command: SimCommand, attempt: u32) {
-        let client = &self.clients[command.client as usize];
-        let current = client.outstanding.filter(|outstanding| outstanding.command == command);
+    fn record(&mut self, id: RequestId, op: KvOp, invoked_us: u64, outcome: OpOutcome) {
+        let (client, completed_us) = (id.client, self.now_us);
+        self.history.push(Operation { client, op, invoked_us, completed_us, outcome });
+    }
+
+    pub(crate) fn client_times_out(&mut self, id: RequestId, attempt: u32) {
+        let current = self.clients[id.client as usize].waiting_for(id);
         if current.is_some_and(|outstanding| outstanding.attempt == attempt) {
-            self.retry(command, None);
+            self.retry(id, None);
         }
     }
 
-    fn retry(&mut self, command: SimCommand, hint: Option<NodeId>) {
-        let index = command.client as usize;
-        let Some(outstanding) = self.clients[index].outstanding else { return };
+    fn retry(&mut self, id: RequestId, hint: Option<NodeId>) {
+        let index = id.client as usize;
+        let Some(outstanding) = self.clients[index].outstanding.clone() else { return };
         if outstanding.attempt >= self.timing.attempts_max {
             self.stats.client_unknown += 1;
-            self.finish(command, "unknown", None);
+            self.record(id, outstanding.op, outstanding.invoked_us, OpOutcome::Unknown);
+            self.finish(id, "unknown", None);
             return;
         }
         let ids = self.ids.clone();
@@ -88,18 +121,13 @@ impl Simulation {
         // Follow a redirect at once; without a hint (no leader known, e.g. mid-election) back
         // off, as a real client would, instead of spinning through the cluster.
         let delay = if hint.is_some() { 0 } else { self.timing.retry_backoff_us };
-        self.send_request(command, outstanding.attempt + 1, delay);
+        self.send_request(id, outstanding.attempt + 1, delay);
     }
 
-    fn finish(&mut self, command: SimCommand, outcome: &'static str, index: Option<u64>) {
-        self.clients[command.client as usize].outstanding = None;
-        self.trace(TraceEvent::Complete {
-            client: command.client,
-            request: command.request,
-            outcome,
-            index,
-        });
+    fn finish(&mut self, id: RequestId, outcome: &'static str, index: Option<u64>) {
+        self.clients[id.client as usize].outstanding = None;
+        self.trace(TraceEvent::Complete { client: id.client, request: id.request, outcome, index });
         let think = self.client_rng.below(self.timing.think_max_us);
-        self.schedule(think, Event::ClientWake { client: command.client });
+        self.schedule(think, Event::ClientWake { client: id.client });
     }
 }

@@ -1,10 +1,24 @@
-//! One simulated machine: a stepraft node, its disk, and what survives a crash.
+//! One simulated machine: a stepraft node, its disk, its state machine, and what survives a
+//! crash.
 
 use std::collections::BTreeMap;
 
-use stepraft::{Config, DurableState, Input, LogIndex, Node, NodeId, RestoreError, Term};
+use stepraft::{Config, DurableState, Input, LogIndex, Node, NodeId, ReadId, RestoreError, Term};
 
-use crate::workload::SimCommand;
+use crate::history::KvOp;
+use crate::kv::{KvCommand, KvStore};
+use crate::workload::RequestId;
+
+/// A ReadIndex read the host is serving for a client.
+#[derive(Clone, Debug)]
+pub struct HostRead {
+    /// The client request.
+    pub id: RequestId,
+    /// The read.
+    pub op: KvOp,
+    /// The read index, once the node released it.
+    pub ready_at: Option<LogIndex>,
+}
 
 /// A node, its simulated disk, and the host-level state around it.
 #[derive(Debug)]
@@ -14,19 +28,25 @@ pub struct Host {
     /// The configuration it (re)starts with.
     pub config: Config,
     /// The running node; `None` while crashed.
-    pub node: Option<Node<SimCommand>>,
+    pub node: Option<Node<KvCommand>>,
     /// What the node was told to persist, and nothing else: all a restart gets back.
-    pub disk: DurableState<SimCommand>,
+    pub disk: DurableState<KvCommand>,
+    /// The key-value state machine, rebuilt from the log after a restart.
+    pub store: KvStore,
+    /// The last index applied to `store`.
+    pub applied: LogIndex,
     /// A paused node does not step; inputs wait in `backlog`.
     pub paused: bool,
     /// Inputs that arrived while paused, in arrival order.
-    pub backlog: Vec<Input<SimCommand>>,
+    pub backlog: Vec<Input<KvCommand>>,
     /// Simulated microseconds between two ticks of this node's clock (drift included).
     pub tick_period_us: u64,
     /// The next step crashes the node part-way through its outputs.
     pub crash_armed: bool,
     /// Proposals this node accepted, by first index, awaiting their apply.
-    pub pending: BTreeMap<LogIndex, (SimCommand, Term)>,
+    pub pending: BTreeMap<LogIndex, (RequestId, Term)>,
+    /// Reads in progress on this node.
+    pub reads: BTreeMap<ReadId, HostRead>,
     /// The commit index last reported to the checker in this lifetime.
     pub reported_commit: LogIndex,
 }
@@ -40,11 +60,14 @@ impl Host {
             config,
             node: Some(node),
             disk: DurableState::default(),
+            store: KvStore::default(),
+            applied: LogIndex(0),
             paused: false,
             backlog: Vec::new(),
             tick_period_us,
             crash_armed: false,
             pending: BTreeMap::new(),
+            reads: BTreeMap::new(),
             reported_commit: LogIndex(0),
         }
     }
@@ -54,12 +77,16 @@ impl Host {
         self.node.is_some()
     }
 
-    /// Crashes the node: memory, pending work and backlog are lost; the disk stays.
+    /// Crashes the node: memory, state machine, pending work and backlog are lost; the disk
+    /// stays.
     pub fn crash(&mut self) {
         self.node = None;
+        self.store = KvStore::default();
+        self.applied = LogIndex(0);
         self.paused = false;
         self.backlog.clear();
         self.pending.clear();
+        self.reads.clear();
         self.crash_armed = false;
         self.reported_commit = LogIndex(0);
     }

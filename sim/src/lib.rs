@@ -27,12 +27,14 @@ mod clients;
 mod faults;
 pub mod history;
 pub mod host;
+pub mod kv;
 pub mod linearizability;
 pub mod network;
 pub mod profile;
 pub mod rng;
 mod stepping;
 pub mod trace;
+pub mod whitebox;
 pub mod workload;
 mod world;
 

@@ -274,7 +274,22 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
         ("max term", summary.max_term.to_string()),
         ("leader changes", summary.leader_changes.to_string()),
         ("entries committed", summary.committed_entries.to_string()),
-        ("client writes acked", summary.client_ok.to_string()),
+        ("reads completed", summary.reads_completed.to_string()),
+        ("writes completed", summary.writes_completed.to_string()),
+        (
+            "linearizable",
+            format!(
+                "{} of {} seeds ({} gave up)",
+                summary.linearizable_seeds, summary.seeds, summary.linearizability_gave_up
+            ),
+        ),
+        (
+            "checker time",
+            format!(
+                "{:.2} s total, {:.1} ms worst seed",
+                summary.checker_secs, summary.checker_ms_max
+            ),
+        ),
         ("crashes", summary.crashes.to_string()),
         ("partitions", summary.partitions.to_string()),
         ("pauses", summary.pauses.to_string()),

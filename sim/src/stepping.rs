@@ -1,11 +1,14 @@
 //! Stepping simulated nodes and executing their outputs in order: persist, send, apply.
 
-use stepraft::{Input, LogIndex, Message, NodeId, Output, Persist, ProposeError, Role, Term};
+use stepraft::{
+    Entry, Input, LogIndex, Message, NodeId, Output, Persist, ProposeError, ReadError, Role, Term,
+};
 
 use crate::checker::{Property, Violation};
+use crate::kv::KvCommand;
 use crate::network::Fate;
 use crate::trace::{MessageSummary, TraceEvent};
-use crate::workload::{Reply, SimCommand};
+use crate::workload::{Reply, RequestId};
 use crate::world::{Event, Simulation};
 
 impl Simulation {
@@ -22,7 +25,7 @@ impl Simulation {
         &mut self,
         from: NodeId,
         to: NodeId,
-        message: Message<SimCommand>,
+        message: Message<KvCommand>,
     ) -> Result<(), Violation> {
         let summary = MessageSummary::of(&message);
         let reason = if self.network.is_cut(from, to) {
@@ -45,7 +48,7 @@ impl Simulation {
     pub(crate) fn step_node(
         &mut self,
         id: NodeId,
-        input: Input<SimCommand>,
+        input: Input<KvCommand>,
     ) -> Result<(), Violation> {
         let host = &mut self.hosts[(id.0 - 1) as usize];
         if host.paused {
@@ -84,7 +87,7 @@ impl Simulation {
         &mut self,
         id: NodeId,
         leading: bool,
-        output: Output<SimCommand>,
+        output: Output<KvCommand>,
     ) -> Result<(), Violation> {
         match output {
             Output::Persist(change) => self.persist(id, leading, change),
@@ -94,17 +97,7 @@ impl Simulation {
             }
             Output::Apply(entries) => {
                 self.checker.on_apply(id, &entries)?;
-                for entry in &entries {
-                    let Some((command, term)) = self.host(id).pending.remove(&entry.index) else {
-                        continue;
-                    };
-                    let reply = if entry.term == term {
-                        Reply::Ok { index: entry.index.0 }
-                    } else {
-                        Reply::Lost
-                    };
-                    self.reply_to_client(command, reply);
-                }
+                self.apply_entries(id, &entries);
                 Ok(())
             }
             Output::LeaderChanged { term, leader, role } => {
@@ -129,20 +122,77 @@ impl Simulation {
                 Ok(())
             }
             Output::Accepted { proposal, first, term, .. } => {
-                let command = SimCommand::from_proposal_id(proposal);
-                self.host(id).pending.insert(first, (command, term));
+                let request = RequestId::decode(proposal.0);
+                self.host(id).pending.insert(first, (request, term));
                 Ok(())
             }
             Output::Rejected { proposal, error } => {
-                let command = SimCommand::from_proposal_id(proposal);
                 let reply = match error {
                     ProposeError::NotLeader { leader, .. } => Reply::Redirect(leader),
                     _ => Reply::Rejected,
                 };
-                self.reply_to_client(command, reply);
+                self.reply_to_client(RequestId::decode(proposal.0), reply);
+                Ok(())
+            }
+            Output::ReadReady { id: read, index } => {
+                if let Some(pending) = self.host(id).reads.get_mut(&read) {
+                    pending.ready_at = Some(index);
+                }
+                self.serve_ready_reads(id);
+                Ok(())
+            }
+            Output::ReadRejected { id: read, error } => {
+                if let Some(pending) = self.host(id).reads.remove(&read) {
+                    let reply = match error {
+                        ReadError::NoLeader { .. } => Reply::Redirect(None),
+                        _ => Reply::Rejected,
+                    };
+                    self.reply_to_client(pending.id, reply);
+                }
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Applies committed entries to the host's state machine, answers the clients whose
+    /// proposals they are, records the cluster-wide applied log, and serves reads that were
+    /// waiting for these entries.
+    fn apply_entries(&mut self, id: NodeId, entries: &[Entry<KvCommand>]) {
+        for entry in entries {
+            let host = self.host(id);
+            let output = host.store.apply(entry);
+            host.applied = entry.index;
+            let pending = host.pending.remove(&entry.index);
+            if entry.index.0 as usize > self.applied_log.len() {
+                self.applied_log.push(entry.clone());
+            }
+            let Some((request, term)) = pending else { continue };
+            let reply = match output {
+                Some(output) if entry.term == term => Reply::Ok { output, index: entry.index.0 },
+                // Overwritten by a later leader's entry (or a stale session request).
+                _ => Reply::Lost,
+            };
+            self.reply_to_client(request, reply);
+        }
+        self.serve_ready_reads(id);
+    }
+
+    /// Answers every ReadIndex read whose index this host has applied.
+    fn serve_ready_reads(&mut self, id: NodeId) {
+        let host = self.host(id);
+        let applied = host.applied;
+        let ready: Vec<_> = host
+            .reads
+            .iter()
+            .filter(|(_, read)| read.ready_at.is_some_and(|index| index <= applied))
+            .map(|(&read_id, _)| read_id)
+            .collect();
+        for read_id in ready {
+            let host = self.host(id);
+            let read = host.reads.remove(&read_id).expect("listed above");
+            let output = host.store.read(&read.op);
+            self.reply_to_client(read.id, Reply::Ok { output, index: applied.0 });
         }
     }
 
@@ -150,7 +200,7 @@ impl Simulation {
         &mut self,
         id: NodeId,
         leading: bool,
-        change: Persist<SimCommand>,
+        change: Persist<KvCommand>,
     ) -> Result<(), Violation> {
         match &change {
             Persist::HardState(hard_state) => self.checker.on_hard_state(id, *hard_state)?,
@@ -172,7 +222,7 @@ impl Simulation {
         Ok(())
     }
 
-    fn send(&mut self, from: NodeId, to: NodeId, message: Message<SimCommand>) {
+    fn send(&mut self, from: NodeId, to: NodeId, message: Message<KvCommand>) {
         self.stats.messages_sent += 1;
         match self.network.route(from, to, &self.profile) {
             Fate::Drop(reason) => {

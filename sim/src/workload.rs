@@ -1,67 +1,69 @@
-//! The client workload: clients that propose commands through whoever they believe leads,
-//! follow redirects, time out and retry — as a real client library would.
+//! The client workload: clients that issue key-value operations through whoever they believe
+//! leads, follow redirects, time out and retry — as a real client library would.
 
 use serde::Serialize;
-use stepraft::{Command, NodeId, ProposalId};
+use stepraft::{NodeId, ProposalId, ReadId};
 
-use crate::rng::{mix, SimRng};
+use crate::history::{KvOp, KvOutput};
+use crate::rng::SimRng;
 
-/// The command the simulated clients replicate: who sent it and their request number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct SimCommand {
+/// A client request's identity: the client and its request number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RequestId {
     /// The client.
     pub client: u64,
-    /// The client's request number.
+    /// The client's request number (increasing).
     pub request: u64,
 }
 
-impl Command for SimCommand {
-    fn size_bytes(&self) -> usize {
-        16
+impl RequestId {
+    /// The proposal id that carries this request through the node.
+    pub fn proposal_id(&self) -> ProposalId {
+        ProposalId(self.encode())
+    }
+
+    /// The read id that carries this request through the node.
+    pub fn read_id(&self) -> ReadId {
+        ReadId(self.encode())
+    }
+
+    fn encode(&self) -> u64 {
+        (self.client << 40) | (self.request & ((1 << 40) - 1))
+    }
+
+    /// The request a proposal or read id was made from.
+    pub fn decode(id: u64) -> RequestId {
+        RequestId { client: id >> 40, request: id & ((1 << 40) - 1) }
     }
 }
 
-impl SimCommand {
-    /// A non-zero fingerprint that tells commands apart (zero is kept for no-ops).
-    pub fn fingerprint(&self) -> u64 {
-        mix(self.client.wrapping_mul(0x1_0000_0001) ^ mix(self.request)) | 1
-    }
-
-    /// The proposal id that carries this command's identity through the node.
-    pub fn proposal_id(&self) -> ProposalId {
-        ProposalId((self.client << 40) | (self.request & ((1 << 40) - 1)))
-    }
-
-    /// The command a proposal id was made from.
-    pub fn from_proposal_id(id: ProposalId) -> SimCommand {
-        SimCommand { client: id.0 >> 40, request: id.0 & ((1 << 40) - 1) }
-    }
+/// How a read is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// Through the log, like a write.
+    Log,
+    /// With ReadIndex (thesis §6.4): no log entry.
+    ReadIndex,
 }
 
 /// What a node answers a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// Committed and applied at `index`.
+    /// Done: the output, and the log index it is ordered at (for a read, the applied index
+    /// it was served at).
     Ok {
-        /// The log index of the command.
+        /// What the operation returned.
+        output: KvOutput,
+        /// Its position in the log order.
         index: u64,
     },
     /// Not the leader; try this one.
     Redirect(Option<NodeId>),
-    /// Refused for another reason (backpressure, ...).
+    /// Refused for another reason (backpressure, a read that could not be confirmed, ...).
     Rejected,
-    /// Accepted, then overwritten by a later leader: the command did not commit there.
+    /// Accepted, then overwritten by a later leader: not committed there.
     Lost,
-}
-
-/// How a client request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Completion {
-    /// Acknowledged as committed at this index.
-    Ok(u64),
-    /// Gave up: the outcome is unknown (it may still commit).
-    Unknown,
 }
 
 /// One client's state.
@@ -77,10 +79,14 @@ pub struct Client {
 }
 
 /// A request a client is waiting on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outstanding {
-    /// The command.
-    pub command: SimCommand,
+    /// Its identity.
+    pub id: RequestId,
+    /// The operation.
+    pub op: KvOp,
+    /// How a read is served (ignored for writes).
+    pub mode: ReadMode,
     /// When it was first sent.
     pub invoked_us: u64,
     /// How many times it has been sent.
@@ -106,17 +112,32 @@ impl Client {
         Client { id, leader_guess, outstanding: None, next_request: 1 }
     }
 
-    /// Starts a new request.
-    pub fn begin(&mut self, now_us: u64) -> SimCommand {
-        let command = SimCommand { client: self.id, request: self.next_request };
+    /// Starts a new request with a random operation on one of `keys` keys.
+    pub fn begin(&mut self, now_us: u64, keys: u64, rng: &mut SimRng) -> RequestId {
+        let id = RequestId { client: self.id, request: self.next_request };
         self.next_request += 1;
-        self.outstanding = Some(Outstanding { command, invoked_us: now_us, attempt: 1 });
-        command
+        let key = rng.below(keys.max(1));
+        // Values are unique per request so that a read tells exactly which writes it saw.
+        let value = format!("{}.{};", id.client, id.request);
+        let op = match rng.below(20) {
+            0..=4 => KvOp::Put { key, value },
+            5..=8 => KvOp::Append { key, value },
+            9..=10 => {
+                let expected =
+                    rng.chance(0.3).then(|| format!("{}.{};", id.client, id.request - 1));
+                KvOp::Cas { key, expected, new: value }
+            }
+            11 => KvOp::Delete { key },
+            _ => KvOp::Get { key },
+        };
+        let mode = if rng.chance(0.3) { ReadMode::Log } else { ReadMode::ReadIndex };
+        self.outstanding = Some(Outstanding { id, op, mode, invoked_us: now_us, attempt: 1 });
+        id
     }
 
-    /// Whether `command` is the request this client is waiting on.
-    pub fn is_waiting_for(&self, command: SimCommand) -> bool {
-        self.outstanding.is_some_and(|outstanding| outstanding.command == command)
+    /// The outstanding request, if it is `id`.
+    pub fn waiting_for(&self, id: RequestId) -> Option<&Outstanding> {
+        self.outstanding.as_ref().filter(|outstanding| outstanding.id == id)
     }
 
     /// Picks the node for the next attempt: the hint if there is one, else a random other node.

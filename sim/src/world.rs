@@ -6,15 +6,19 @@ use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
-use stepraft::{Config, Message, NodeId, Role};
+use stepraft::{Config, Entry, Message, NodeId, Role};
 
 use crate::checker::{Property, SafetyChecker, Violation};
+use crate::history::Operation;
 use crate::host::Host;
+use crate::kv::KvCommand;
+use crate::linearizability::{check_history, CheckLimits, Verdict};
 use crate::network::Network;
 use crate::profile::{FaultProfile, ProfileOverrides};
 use crate::rng::{stream_seed, SimRng, Stream};
 use crate::trace::{TraceEvent, Tracer};
-use crate::workload::{Client, ClientTiming, Reply, SimCommand};
+use crate::whitebox::{check_log_order, Placed};
+use crate::workload::{Client, ClientTiming, Reply, RequestId};
 
 /// Everything that defines one simulation run besides the seed's own draws.
 #[derive(Clone, Debug)]
@@ -25,6 +29,8 @@ pub struct SimConfig {
     pub nodes: u64,
     /// Concurrent clients.
     pub clients: u64,
+    /// Keys the clients operate on (few keys: more contention, sharper checks).
+    pub keys: u64,
     /// Length of the safety phase (faults on), in simulated microseconds.
     pub duration_us: u64,
     /// After faults stop, the cluster must recover within this many simulated microseconds.
@@ -49,6 +55,7 @@ impl SimConfig {
             seed,
             nodes: 5,
             clients: 3,
+            keys: 5,
             duration_us: 10_000_000,
             liveness_bound_us: 10_000_000,
             tick_us: 10_000,
@@ -92,7 +99,7 @@ impl ReplicationLimits {
 }
 
 /// Counters of one run.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize)]
 pub struct Stats {
     /// Events processed.
     pub events: u64,
@@ -124,6 +131,41 @@ pub struct Stats {
     pub client_unknown: u64,
     /// Time from the end of faults until the cluster recovered, when it did.
     pub recovery_us: Option<u64>,
+    /// Reads acknowledged to clients.
+    pub reads_ok: u64,
+    /// Writes acknowledged to clients.
+    pub writes_ok: u64,
+    /// The black-box linearizability verdict: `linearizable`, `violation`, `gave-up`, or
+    /// `not-checked` (the run failed before).
+    pub linearizability: &'static str,
+    /// Wall-clock microseconds both oracles took (not part of the deterministic trace).
+    pub checker_us: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            events: 0,
+            sim_time_us: 0,
+            messages_sent: 0,
+            messages_dropped: 0,
+            messages_duplicated: 0,
+            elections: 0,
+            max_term: 0,
+            leader_changes: 0,
+            committed_entries: 0,
+            crashes: 0,
+            partitions: 0,
+            pauses: 0,
+            client_ok: 0,
+            client_unknown: 0,
+            recovery_us: None,
+            reads_ok: 0,
+            writes_ok: 0,
+            linearizability: "not-checked",
+            checker_us: 0,
+        }
+    }
 }
 
 /// How a run ended.
@@ -158,11 +200,11 @@ pub struct RunResult {
 #[derive(Debug)]
 pub(crate) enum Event {
     Tick(NodeId),
-    Deliver { from: NodeId, to: NodeId, message: Message<SimCommand> },
-    ClientSend { command: SimCommand, to: NodeId },
-    ClientReply { command: SimCommand, reply: Reply },
+    Deliver { from: NodeId, to: NodeId, message: Message<KvCommand> },
+    ClientSend { id: RequestId, to: NodeId },
+    ClientReply { id: RequestId, reply: Reply },
     ClientWake { client: u64 },
-    ClientTimeout { command: SimCommand, attempt: u32 },
+    ClientTimeout { id: RequestId, attempt: u32 },
     FaultDecision,
     Restart(NodeId),
     Resume(NodeId),
@@ -220,14 +262,24 @@ pub(crate) struct Simulation {
     pub(crate) tracer: Tracer,
     pub(crate) stats: Stats,
     phase: Phase,
-    /// The highest index acknowledged to a client.
+    /// The highest index of a write acknowledged to a client.
     pub(crate) acknowledged_max: u64,
+    /// Every client operation, invocation to completion.
+    pub(crate) history: Vec<Operation>,
+    /// Where each acknowledged operation sits in the log order (for the white-box oracle).
+    pub(crate) placed: Vec<Placed>,
+    /// The cluster's applied log: entry i-1 is what every node applies at index i.
+    pub(crate) applied_log: Vec<Entry<KvCommand>>,
 }
 
 /// Runs one seed to completion.
 pub fn run(config: &SimConfig) -> RunResult {
     let mut simulation = Simulation::new(config.clone());
     let result = panic::catch_unwind(AssertUnwindSafe(|| simulation.run_events()));
+    let result = match result {
+        Ok(Ok(())) => Ok(simulation.check_history()),
+        other => other,
+    };
     let outcome = match result {
         Ok(Ok(())) => Outcome::Passed,
         Ok(Err(violation)) => {
@@ -309,6 +361,9 @@ impl Simulation {
             stats: Stats::default(),
             phase: Phase::Safety,
             acknowledged_max: 0,
+            history: Vec::new(),
+            placed: Vec::new(),
+            applied_log: Vec::new(),
             config,
         }
     }
@@ -376,17 +431,17 @@ impl Simulation {
                 self.tick_node(id)
             }
             Event::Deliver { from, to, message } => self.deliver(from, to, message),
-            Event::ClientSend { command, to } => self.client_request_arrives(command, to),
-            Event::ClientReply { command, reply } => {
-                self.client_reply_arrives(command, reply);
+            Event::ClientSend { id, to } => self.client_request_arrives(id, to),
+            Event::ClientReply { id, reply } => {
+                self.client_reply_arrives(id, reply);
                 Ok(())
             }
             Event::ClientWake { client } => {
                 self.client_wakes(client);
                 Ok(())
             }
-            Event::ClientTimeout { command, attempt } => {
-                self.client_times_out(command, attempt);
+            Event::ClientTimeout { id, attempt } => {
+                self.client_times_out(id, attempt);
                 Ok(())
             }
             Event::FaultDecision => {
@@ -446,6 +501,42 @@ impl Simulation {
                 && node.term() == leader.term()
                 && node.commit_index().0 >= self.acknowledged_max
         }) && self.clients.iter().all(|client| client.outstanding.is_none())
+    }
+
+    /// Runs both linearizability oracles on the finished history: the black-box search and
+    /// the white-box replay of the log. A history one accepts and the other rejects means a
+    /// bug in a checker, and fails the run as such.
+    fn check_history(&mut self) -> Result<(), Violation> {
+        let started = std::time::Instant::now();
+        let verdict = check_history(&self.history, &CheckLimits::default());
+        let white_box = check_log_order(&self.history, &self.placed, &self.applied_log);
+        self.stats.checker_us = started.elapsed().as_micros() as u64;
+        self.stats.linearizability = match verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable { .. } => "violation",
+            Verdict::GaveUp { .. } => "gave-up",
+        };
+        match (verdict, white_box) {
+            (Verdict::Linearizable, Ok(())) | (Verdict::GaveUp { .. }, Ok(())) => Ok(()),
+            (Verdict::NotLinearizable { explanation, .. }, Err(white_box)) => Err(Violation {
+                property: Property::Linearizability,
+                detail: format!("{explanation}; white-box: {white_box}"),
+            }),
+            (Verdict::GaveUp { reason, .. }, Err(white_box)) => Err(Violation {
+                property: Property::Linearizability,
+                detail: format!("white-box: {white_box} (black-box gave up: {reason})"),
+            }),
+            (Verdict::Linearizable, Err(white_box)) => Err(Violation {
+                property: Property::OracleAgreement,
+                detail: format!("black-box accepts the history, white-box rejects it: {white_box}"),
+            }),
+            (Verdict::NotLinearizable { explanation, .. }, Ok(())) => Err(Violation {
+                property: Property::OracleAgreement,
+                detail: format!(
+                    "white-box accepts the history, black-box rejects it: {explanation}"
+                ),
+            }),
+        }
     }
 
     fn liveness_failure(&self) -> Violation {
