@@ -32,6 +32,14 @@ pub struct Config {
     /// Most command bytes the leader holds uncommitted; proposals beyond are refused with
     /// [`ProposeError::TooManyUncommittedBytes`](crate::ProposeError::TooManyUncommittedBytes).
     pub uncommitted_bytes_max: u64,
+    /// PreVote (thesis §9.6): a node whose election timer fires first asks whether it could
+    /// win, and only then bumps its term — so a node that was cut off cannot disrupt a healthy
+    /// leader when it rejoins.
+    pub pre_vote: bool,
+    /// CheckQuorum: a leader that has not heard from a quorum within an election timeout steps
+    /// down, and a node that heard from a leader within the minimum election timeout ignores
+    /// vote requests (except a leadership transfer's).
+    pub check_quorum: bool,
     /// Seed of the node's private random stream (election timeout jitter). Give each node a
     /// different seed; the same seed and inputs always give the same behaviour.
     pub rng_seed: u64,
@@ -40,7 +48,7 @@ pub struct Config {
 impl Config {
     /// A configuration with the default timers and limits: elections after 10–19 ticks,
     /// heartbeats every tick, 1024 entries or 1 MiB per message, 256 messages in flight,
-    /// 64 MiB uncommitted. The RNG seed is derived from the id.
+    /// 64 MiB uncommitted, PreVote and CheckQuorum on. The RNG seed is derived from the id.
     pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Config {
         Config {
             id,
@@ -51,6 +59,8 @@ impl Config {
             bytes_per_message_max: 1 << 20,
             in_flight_messages_max: 256,
             uncommitted_bytes_max: 64 << 20,
+            pre_vote: true,
+            check_quorum: true,
             rng_seed: id.0,
         }
     }

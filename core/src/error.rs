@@ -81,6 +81,12 @@ pub enum ProposeError {
     /// The proposal holds no command.
     #[error("the proposal holds no command")]
     Empty,
+    /// A leadership transfer is in progress; proposals wait until it ends.
+    #[error("leadership is being transferred to {target:?}")]
+    TransferInProgress {
+        /// The transfer's target.
+        target: NodeId,
+    },
     /// Appending would push the leader's uncommitted bytes past `uncommitted_bytes_max`:
     /// back off until earlier entries commit.
     #[error("uncommitted log would hold {would_be} bytes, above the limit of {limit}")]
@@ -116,6 +122,31 @@ pub enum ReadError {
     /// A forwarded read got no answer within an election timeout.
     #[error("the forwarded read timed out")]
     TimedOut,
+}
+
+/// Why a leadership transfer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum TransferError {
+    /// Only the leader can transfer leadership.
+    #[error("not the leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// The leader this node knows of.
+        leader: Option<NodeId>,
+    },
+    /// The target is not a voter of the cluster.
+    #[error("{0:?} is not a voter")]
+    NotAVoter(NodeId),
+    /// The target already leads.
+    #[error("the target already leads")]
+    AlreadyLeader,
+    /// Another transfer is in progress.
+    #[error("a transfer to {target:?} is in progress")]
+    InProgress {
+        /// The target of the transfer in progress.
+        target: NodeId,
+    },
 }
 
 /// A read of log entries by index range that cannot be served.

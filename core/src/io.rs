@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::error::{ProposeError, ReadError};
+use crate::error::{ProposeError, ReadError, TransferError};
 use crate::message::Message;
 use crate::types::{LogIndex, NodeId, ReadId, Term};
 
@@ -29,6 +29,10 @@ pub enum Input<T> {
     /// [`Output::ReadReady`] with an index: once the application has applied that far, reading
     /// its state machine is linearizable. A follower forwards the request to its leader.
     ReadIndex(ReadId),
+    /// Hand leadership to `target` (thesis §3.10): the leader brings it up to date, then tells
+    /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
+    /// election timeout.
+    TransferLeadership(NodeId),
 }
 
 /// A caller-chosen id that ties a proposal to its [`Output::Accepted`] or [`Output::Rejected`].
@@ -140,6 +144,13 @@ pub enum Output<T> {
         /// Why.
         error: ReadError,
     },
+    /// A leadership transfer request was refused.
+    TransferRejected {
+        /// The requested target.
+        target: NodeId,
+        /// Why.
+        error: TransferError,
+    },
 }
 
 /// A change to durable state.
@@ -178,6 +189,8 @@ pub struct HardState {
 pub enum Role {
     /// Follows a leader, or waits for one.
     Follower,
+    /// Checks, without changing its term, whether it could win an election (PreVote).
+    PreCandidate,
     /// Asks for votes.
     Candidate,
     /// Leads the cluster in its term.

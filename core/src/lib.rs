@@ -106,14 +106,14 @@ mod types;
 
 pub use config::Config;
 pub use entry::{Command, Entry, Payload};
-pub use error::{ConfigError, ProposeError, RangeError, ReadError, RestoreError};
+pub use error::{ConfigError, ProposeError, RangeError, ReadError, RestoreError, TransferError};
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,
 };
 pub use message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
     HeartbeatResponse, Message, ReadIndexRequest, ReadIndexResponse, RequestVote,
-    RequestVoteResponse,
+    RequestVoteResponse, TimeoutNow,
 };
 pub use node::{Node, NodeStats};
 pub use progress::{Progress, ReplicationState};

@@ -18,6 +18,15 @@ pub enum Message<T> {
     RequestVote(RequestVote),
     /// The answer to a [`RequestVote`].
     RequestVoteResponse(RequestVoteResponse),
+    /// A node whose election timer fired asks whether it could win an election at
+    /// `term` (= its term + 1) without changing any term (PreVote, thesis §9.6).
+    PreVote(RequestVote),
+    /// The answer to a [`Message::PreVote`]: `term` is the request's term when granted, the
+    /// responder's own term when refused.
+    PreVoteResponse(RequestVoteResponse),
+    /// The leader tells the target of a leadership transfer to start an election now
+    /// (thesis §3.10).
+    TimeoutNow(TimeoutNow),
     /// A leader replicates entries (§5.3).
     AppendEntries(AppendEntries<T>),
     /// The answer to an [`AppendEntries`].
@@ -38,6 +47,9 @@ impl<T> Message<T> {
         match self {
             Message::RequestVote(m) => m.term,
             Message::RequestVoteResponse(m) => m.term,
+            Message::PreVote(m) => m.term,
+            Message::PreVoteResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
             Message::Heartbeat(m) => m.term,
@@ -58,6 +70,17 @@ pub struct RequestVote {
     pub last_log_index: LogIndex,
     /// The term of the candidate's last log entry.
     pub last_log_term: Term,
+    /// Set when the election was started by a leadership transfer: voters then grant even if
+    /// they heard from the (departing) leader recently.
+    pub transfer: bool,
+}
+
+/// The leader's order to the transfer target: campaign at once (thesis §3.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct TimeoutNow {
+    /// The leader's term.
+    pub term: Term,
 }
 
 /// A voter's answer to a [`RequestVote`].

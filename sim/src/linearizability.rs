@@ -16,7 +16,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::history::{apply_to_key, Key, KvOp, KvOutput, OpOutcome, Operation};
 
@@ -89,11 +88,9 @@ struct KeyOp<'a> {
     expected: Option<&'a KvOutput>,
 }
 
-/// The list sentinel; event nodes are numbered from 1.
-const HEAD: usize = 0;
-
 /// Interned values of the key, so cache entries and the search stack hold small ids instead of
 /// strings that appends can make long.
+#[derive(Default)]
 struct Values {
     values: Vec<Option<String>>,
     ids: HashMap<Option<String>, u32>,
@@ -103,13 +100,12 @@ struct Values {
 
 impl Values {
     fn intern(&mut self, value: Option<String>) -> u32 {
-        if let Some(&id) = self.ids.get(&value) {
-            return id;
-        }
-        let id = self.values.len() as u32;
-        self.values.push(value.clone());
-        self.ids.insert(value, id);
-        id
+        let next = self.values.len() as u32;
+        let values = &mut self.values;
+        *self.ids.entry(value).or_insert_with_key(|value| {
+            values.push(value.clone());
+            next
+        })
     }
 
     fn step(&mut self, state: u32, op_id: u32, op: &KeyOp) -> (u32, bool) {
@@ -118,8 +114,7 @@ impl Values {
         }
         let mut value = self.values[state as usize].clone();
         let output = apply_to_key(&mut value, op.op);
-        let fits = op.expected.is_none_or(|expected| *expected == output);
-        let result = (self.intern(value), fits);
+        let result = (self.intern(value), op.expected.is_none_or(|e| *e == output));
         self.steps.insert((state, op_id), result);
         result
     }
@@ -127,11 +122,11 @@ impl Values {
 
 /// Where the search got stuck deepest: the explanation of a violation.
 struct Stuck {
-    /// How many operations the longest linearizable prefix orders.
-    depth: usize,
     /// How good a dead end this is: more `Ok` operations linearized first, then fewer unknown
     /// ones, because unknown effects applied on the way make the story harder to follow.
     rank: (usize, Reverse<usize>),
+    /// How many operations the longest linearizable prefix orders.
+    depth: usize,
     /// The value after that prefix.
     state: u32,
     /// The last operation of the prefix that changed the value, if any.
@@ -149,24 +144,21 @@ enum Search {
 }
 
 fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckLimits) -> Verdict {
-    let mut ops = Vec::new();
-    let mut failed = Vec::new();
+    let (mut ops, mut failed) = (Vec::new(), Vec::new());
     for &index in indices {
-        let operation = &history[index];
-        let expected = match &operation.outcome {
-            OpOutcome::Ok(output) => Some(output),
+        let (op, expected) = match &history[index].outcome {
+            OpOutcome::Ok(output) => (&history[index].op, Some(output)),
             OpOutcome::Failed => {
                 failed.push(index);
                 continue;
             }
             // An unknown read has no effect and no constrained output: it cannot matter.
-            OpOutcome::Unknown if operation.op.is_read() => continue,
-            OpOutcome::Unknown => None,
+            OpOutcome::Unknown if history[index].op.is_read() => continue,
+            OpOutcome::Unknown => (&history[index].op, None),
         };
-        ops.push(KeyOp { index, op: &operation.op, expected });
+        ops.push(KeyOp { index, op, expected });
     }
-    // Operation ids follow invocation order, which keeps the cache keys short (see
-    // `cache_key`).
+    // Operation ids follow invocation order, which keeps cache keys short (see `cache_key`).
     ops.sort_by_key(|op| (history[op.index].invoked_us, op.index));
     // Each event is (time, is return, operation): at equal times calls sort before returns, so
     // an operation completing at the instant another is invoked counts as concurrent with it.
@@ -180,23 +172,17 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
         }
     }
     events.sort_unstable();
-
     match search(&ops, &events, limits) {
         (Search::Linearizable, _) => Verdict::Linearizable,
         (Search::GaveUp, values) => {
             let unknown = ops.iter().filter(|op| op.expected.is_none()).count();
-            Verdict::GaveUp {
-                key,
-                reason: format!(
-                    "key {key}: exhausted the budget of {} search states over its {} \
-                     operations that may have taken effect ({unknown} with an unknown outcome, \
-                     {} distinct values) without finding a linearization or ruling one out; \
-                     raise CheckLimits::max_states or check a shorter history",
-                    limits.max_states,
-                    ops.len(),
-                    values.values.len(),
-                ),
-            }
+            let (n, max, distinct) = (ops.len(), limits.max_states, values.values.len());
+            let reason = format!(
+                "key {key}: visited the budget of {max} search states over its {n} operations \
+                 that may have taken effect ({unknown} of unknown outcome, {distinct} distinct \
+                 values) without a verdict; raise CheckLimits::max_states or check less history"
+            );
+            Verdict::GaveUp { key, reason }
         }
         (Search::Stuck(stuck), values) => {
             let (operations, explanation) = explain(history, key, &ops, &failed, &stuck, &values);
@@ -207,6 +193,8 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
 
 /// The Wing–Gong depth-first search over the event list, with Lowe's cache.
 fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (Search, Values) {
+    // Node 0 is the list's head sentinel; event `i` is node `i + 1`.
+    const HEAD: usize = 0;
     let nodes = events.len() + 1;
     let mut next: Vec<usize> = (1..=nodes).map(|n| n % nodes).collect();
     let mut prev: Vec<usize> = (0..nodes).map(|n| (n + nodes - 1) % nodes).collect();
@@ -218,21 +206,18 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         }
     }
     let node_op = |node: usize| events[node - 1].2;
-
-    let mut values = Values { values: Vec::new(), ids: HashMap::new(), steps: HashMap::new() };
+    let mut values = Values::default();
     let mut state = values.intern(None);
     let mut linearized = vec![0u64; ops.len().div_ceil(64)];
-    let mut cache: HashSet<Box<[u32]>, BuildHasherDefault<FxHasher>> = HashSet::default();
-    let mut scratch = Vec::new();
-    let mut states = 0u64;
+    let mut cache: HashSet<Box<[u32]>> = HashSet::new();
+    let (mut scratch, mut states) = (Vec::new(), 0u64);
     let total = ops.iter().filter(|op| op.expected.is_some()).count();
     let mut remaining = total;
     // The linearized calls, each with the value before it.
     let mut stack: Vec<(usize, u32)> = Vec::new();
     let mut deepest: Option<Stuck> = None;
     let mut entry = next[HEAD];
-
-    // Lifting removes an operation's events from the list; unlifting restores them in reverse.
+    // Lifting unlinks an operation's call and return; unlifting relinks them in reverse.
     let unlink = |next: &mut [usize], prev: &mut [usize], n: usize| {
         next[prev[n]] = next[n];
         prev[next[n]] = prev[n];
@@ -241,24 +226,39 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         next[prev[n]] = n;
         prev[next[n]] = n;
     };
-
     loop {
         if remaining == 0 {
             return (Search::Linearizable, values);
         }
         // Some `Ok` operation is unlinearized, so its return lies ahead before the list ends.
         debug_assert_ne!(entry, HEAD);
+        let id = node_op(entry);
         if events[entry - 1].1 {
             // A return: its operation had to be linearized before anything after it, and no
-            // candidate worked. Record the position, then undo the last choice.
+            // candidate worked. Remember the best dead end, then undo the last choice.
             let done = total - remaining;
             let rank = (done, Reverse(stack.len() - done));
             if deepest.as_ref().is_none_or(|d| rank > d.rank) {
-                deepest = Some(stuck_at(&stack, state, entry, &next, &node_op, rank));
+                let after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before)| before);
+                let changed = (0..stack.len()).rev().find(|&i| stack[i].1 != after(i));
+                let since = changed.map_or(0, |i| i + 1).max(stack.len().saturating_sub(3));
+                let mut candidates = Vec::new();
+                let mut node = next[HEAD];
+                while node != entry {
+                    candidates.push(node_op(node));
+                    node = next[node];
+                }
+                deepest = Some(Stuck {
+                    rank,
+                    depth: stack.len(),
+                    state,
+                    writer: changed.map(|i| node_op(stack[i].0)),
+                    since: stack[since..].iter().map(|&(call, _)| node_op(call)).collect(),
+                    candidates,
+                });
             }
             let Some((call, before)) = stack.pop() else {
-                let stuck = deepest.expect("recorded just above");
-                return (Search::Stuck(stuck), values);
+                return (Search::Stuck(deepest.expect("recorded just above")), values);
             };
             let id = node_op(call) as usize;
             linearized[id / 64] &= !(1 << (id % 64));
@@ -271,16 +271,14 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
             entry = next[call];
             continue;
         }
-        let id = node_op(entry);
         let op = &ops[id as usize];
         let (after, fits) = values.step(state, id, op);
         // Applying an unknown operation that changes nothing is never better than leaving it
         // out, which keeps the option to apply it later: skip that branch.
-        let useful = fits && (op.expected.is_some() || after != state);
-        if useful {
+        if fits && (op.expected.is_some() || after != state) {
             linearized[id as usize / 64] |= 1 << (id % 64);
             cache_key(&linearized, after, &mut scratch);
-            // Looking up a borrowed key first allocates only for new states.
+            // Looking up the borrowed key first allocates only for new states.
             if !cache.contains(&scratch[..]) {
                 cache.insert(scratch.as_slice().into());
                 states += 1;
@@ -300,29 +298,6 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
             linearized[id as usize / 64] &= !(1 << (id % 64));
         }
         entry = next[entry];
-    }
-}
-
-/// The multiply-rotate hash of rustc (FxHash): the cache hashes millions of short keys and
-/// needs no resistance to adversarial input, so SipHash's cost buys nothing here.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -347,35 +322,6 @@ fn cache_key(linearized: &[u64], state: u32, key: &mut Vec<u32>) {
     }
 }
 
-/// Snapshot of a dead end: the prefix's last write and reads, and the pending candidates.
-fn stuck_at(
-    stack: &[(usize, u32)],
-    state: u32,
-    stuck_return: usize,
-    next: &[usize],
-    node_op: &impl Fn(usize) -> u32,
-    rank: (usize, Reverse<usize>),
-) -> Stuck {
-    let value_after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before)| before);
-    let changed = (0..stack.len()).rev().find(|&i| stack[i].1 != value_after(i));
-    let tail_start = changed.map_or(0, |i| i + 1);
-    let since_start = tail_start.max(stack.len().saturating_sub(3));
-    let mut candidates = Vec::new();
-    let mut node = next[HEAD];
-    while node != stuck_return {
-        candidates.push(node_op(node));
-        node = next[node];
-    }
-    Stuck {
-        depth: stack.len(),
-        rank,
-        state,
-        writer: changed.map(|i| node_op(stack[i].0)),
-        since: stack[since_start..].iter().map(|&(call, _)| node_op(call)).collect(),
-        candidates,
-    }
-}
-
 /// Turns a dead end into the reported operations and a sentence describing them.
 fn explain(
     history: &[Operation],
@@ -388,68 +334,59 @@ fn explain(
     let value = &values.values[stuck.state as usize];
     let global = |id: &u32| ops[*id as usize].index;
     let mut involved: Vec<usize> = stuck.writer.iter().chain(&stuck.since).map(global).collect();
-    let mut text = format!(
-        "key {key}: its {} operations that may have taken effect admit no linearization. ",
-        ops.len()
-    );
+    let mut text = format!("key {key}: no linearization of its operations exists. ");
     if stuck.depth == 0 {
-        text.push_str("No operation can be linearized first");
+        text.push_str("From the initial absent value");
     } else {
-        let _ = write!(
-            text,
-            "The longest linearizable prefix orders {} of them and leaves the value {}",
-            stuck.depth,
-            show_value(value)
-        );
+        let (depth, shown, n) = (stuck.depth, show_value(value), ops.len());
+        let _ = write!(text, "The longest linearizable prefix orders {depth} of the {n} that may ");
+        let _ = write!(text, "have taken effect and leaves the value {shown}");
         if let Some(writer) = stuck.writer {
             let _ = write!(text, ", written by {}", describe(history, global(&writer)));
         }
         if !stuck.since.is_empty() {
-            let since: Vec<String> =
+            let since: Vec<_> =
                 stuck.since.iter().map(|id| describe(history, global(id))).collect();
             let _ = write!(text, ", followed by {}", since.join(", "));
         }
     }
-    text.push_str(". None of these can come next: ");
-    let mut notes = Vec::new();
+    let next = if stuck.depth == 0 { "first" } else { "next" };
+    let _ = write!(text, ", the {next} operation cannot be any of: ");
+    let mut notes = String::new();
     // Unknown operations stay pending forever and would swamp the list; only count them.
     let known: Vec<(&KeyOp, &KvOutput)> = (stuck.candidates.iter())
         .filter_map(|&id| Some((&ops[id as usize], ops[id as usize].expected?)))
         .collect();
-    let unknown = stuck.candidates.len() - known.len();
     for (n, &(op, expected)) in known.iter().enumerate() {
         involved.push(op.index);
-        let mut scratch = value.clone();
-        let output = apply_to_key(&mut scratch, op.op);
+        let output = apply_to_key(&mut value.clone(), op.op);
         let reason = if output == *expected {
             "it fits here, but no order of the rest follows".to_string()
         } else {
-            // A failed operation whose effect would explain the output is a likely culprit.
-            for &f in failed {
+            // A failed operation invoked before this one returned whose effect would explain
+            // its output is the likely culprit: a write reported failed that took effect.
+            let culprit = failed.iter().copied().find(|&f| {
                 let mut with_failed = value.clone();
                 apply_to_key(&mut with_failed, &history[f].op);
-                if notes.len() < 3
-                    && !involved.contains(&f)
+                history[f].invoked_us <= history[op.index].completed_us
                     && apply_to_key(&mut with_failed, op.op) == *expected
-                {
-                    involved.push(f);
-                    notes.push(format!(
-                        " Yet {} would explain #{}'s output, had it taken effect.",
-                        describe(history, f),
-                        op.index
-                    ));
-                }
+            });
+            if let Some(f) = culprit {
+                involved.push(f);
+                let (failed, index) = (describe(history, f), op.index);
+                let _ = write!(notes, " Yet {failed} would explain #{index}, had it taken effect.");
             }
             format!("here it would return {}", show_output(&output))
         };
         let separator = if n == 0 { "" } else { "; " };
         let _ = write!(text, "{separator}{} ({reason})", describe(history, op.index));
     }
-    if unknown > 0 {
+    if known.len() < stuck.candidates.len() {
+        let unknown = stuck.candidates.len() - known.len();
         let _ = write!(text, "; nor any of {unknown} pending operations of unknown outcome");
     }
     text.push('.');
-    text.extend(notes);
+    text.push_str(&notes);
     involved.sort_unstable();
     involved.dedup();
     (involved, text)
@@ -470,18 +407,15 @@ fn describe(history: &[Operation], index: usize) -> String {
         OpOutcome::Failed => "failed".to_string(),
         OpOutcome::Unknown => "unknown outcome".to_string(),
     };
-    format!(
-        "#{index} (client {}: {op} -> {outcome}, [{}, {}] us)",
-        operation.client, operation.invoked_us, operation.completed_us
-    )
+    let (client, from, to) = (operation.client, operation.invoked_us, operation.completed_us);
+    format!("#{index} (client {client}: {op} -> {outcome}, [{from}, {to}] us)")
 }
 
 fn show_output(output: &KvOutput) -> String {
     match output {
         KvOutput::Done => "done".to_string(),
         KvOutput::Value(value) => show_value(value),
-        KvOutput::Swapped(true) => "swapped".to_string(),
-        KvOutput::Swapped(false) => "not swapped".to_string(),
+        KvOutput::Swapped(swapped) => if *swapped { "swapped" } else { "not swapped" }.to_string(),
     }
 }
 
@@ -489,7 +423,7 @@ fn show_output(output: &KvOutput) -> String {
 fn show_value(value: &Option<String>) -> String {
     match value {
         None => "absent".to_string(),
-        Some(v) if v.chars().count() > 40 => {
+        Some(v) if v.len() > 40 => {
             let head: String = v.chars().take(32).collect();
             format!("{head:?}... ({} bytes)", v.len())
         }

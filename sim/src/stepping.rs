@@ -103,6 +103,7 @@ impl Simulation {
             Output::LeaderChanged { term, leader, role } => {
                 let role_name = match role {
                     Role::Follower => "follower",
+                    Role::PreCandidate => "pre-candidate",
                     Role::Candidate => "candidate",
                     Role::Leader => "leader",
                     _ => "other",

@@ -160,6 +160,9 @@ impl MessageSummary {
         let (kind, index, entries, ok) = match message {
             Message::RequestVote(m) => ("RequestVote", m.last_log_index.0, 0, true),
             Message::RequestVoteResponse(m) => ("RequestVoteResponse", 0, 0, m.granted),
+            Message::PreVote(m) => ("PreVote", m.last_log_index.0, 0, true),
+            Message::PreVoteResponse(m) => ("PreVoteResponse", 0, 0, m.granted),
+            Message::TimeoutNow(_) => ("TimeoutNow", 0, 0, true),
             Message::AppendEntries(m) => {
                 ("AppendEntries", m.prev_log_index.0, m.entries.len() as u64, true)
             }

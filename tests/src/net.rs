@@ -18,12 +18,17 @@ pub fn ids(size: u64) -> Vec<NodeId> {
     (1..=size).map(NodeId).collect()
 }
 
-/// The default configuration of node `id` in a cluster of the nodes `1..=size`.
+/// The configuration of node `id` in a cluster of the nodes `1..=size` for the Raft paper's
+/// scenarios: the defaults, without the thesis extensions that change §5's observable rules
+/// (PreVote, CheckQuorum), which have scenario tests of their own.
 pub fn config(id: u64, size: u64) -> Config {
-    Config::new(NodeId(id), ids(size))
+    let mut config = Config::new(NodeId(id), ids(size));
+    config.pre_vote = false;
+    config.check_quorum = false;
+    config
 }
 
-/// A new node `id` in a cluster of the nodes `1..=size`, with the default configuration.
+/// A new node `id` in a cluster of the nodes `1..=size`, with the paper's configuration.
 ///
 /// # Panics
 ///
@@ -181,6 +186,7 @@ pub fn request_vote(term: u64, last_log_index: u64, last_log_term: u64) -> Messa
         term: Term(term),
         last_log_index: LogIndex(last_log_index),
         last_log_term: Term(last_log_term),
+        transfer: false,
     })
 }
 

@@ -8,7 +8,7 @@ use stepraft::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
     HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Message, Node, NodeId, Output,
     Payload, Persist, Proposal, ProposalId, ReadId, ReadIndexRequest, ReadIndexResponse,
-    RequestVote, RequestVoteResponse, Term,
+    RequestVote, RequestVoteResponse, Term, TimeoutNow,
 };
 
 /// Small values most of the time, so that messages often make sense; extreme ones sometimes.
@@ -52,9 +52,20 @@ fn entries() -> impl Strategy<Value = Vec<Entry<u64>>> {
 
 fn message() -> impl Strategy<Value = Message<u64>> {
     prop_oneof![
-        (term(), index(), term()).prop_map(|(term, last_log_index, last_log_term)| {
-            Message::RequestVote(RequestVote { term, last_log_index, last_log_term })
-        }),
+        (term(), index(), term(), any::<bool>(), any::<bool>()).prop_map(
+            |(term, last_log_index, last_log_term, transfer, pre_vote)| {
+                let request = RequestVote { term, last_log_index, last_log_term, transfer };
+                if pre_vote {
+                    Message::PreVote(request)
+                } else {
+                    Message::RequestVote(request)
+                }
+            }
+        ),
+        (term(), any::<bool>()).prop_map(|(term, granted)| Message::PreVoteResponse(
+            RequestVoteResponse { term, granted }
+        )),
+        term().prop_map(|term| Message::TimeoutNow(TimeoutNow { term })),
         (term(), any::<bool>()).prop_map(|(term, granted)| Message::RequestVoteResponse(
             RequestVoteResponse { term, granted }
         )),
@@ -103,6 +114,7 @@ fn input() -> impl Strategy<Value = Input<u64>> {
         4 => Just(Input::Tick),
         1 => Just(Input::Campaign),
         1 => number().prop_map(|id| Input::ReadIndex(ReadId(id))),
+        1 => (0u64..5).prop_map(|target| Input::TransferLeadership(NodeId(target))),
         1 => (any::<u64>(), proptest::option::of((index(), term()))).prop_map(|(id, condition)| {
             let proposal = Proposal::one(ProposalId(id), id);
             Input::Propose(match condition {

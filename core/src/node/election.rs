@@ -1,6 +1,7 @@
-//! Leader election (§5.2, §5.4.1): timers, role changes, votes.
+//! Leader election (§5.2, §5.4.1) with PreVote (thesis §9.6) and CheckQuorum: timers, role
+//! changes, votes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::Rng;
 
@@ -13,7 +14,7 @@ use crate::message::{
     RequestVote, RequestVoteResponse,
 };
 use crate::progress::Progress;
-use crate::quorum::{tally_votes, VoteResult};
+use crate::quorum::{majority, tally_votes, VoteResult};
 use crate::types::{NodeId, Term};
 
 impl<T: Command> Node<T> {
@@ -25,22 +26,69 @@ impl<T: Command> Node<T> {
                     leader.heartbeat_elapsed = 0;
                     self.broadcast_heartbeat();
                 }
+                self.tick_transfer();
+                self.election_elapsed = self.election_elapsed.saturating_add(1);
+                if self.election_elapsed >= self.config.election_ticks {
+                    self.election_elapsed = 0;
+                    self.check_quorum();
+                }
             }
-            RoleState::Follower { .. } | RoleState::Candidate { .. } => {
+            RoleState::Follower { .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => {
                 self.expire_forwarded_reads();
                 self.election_elapsed = self.election_elapsed.saturating_add(1);
                 if self.election_elapsed >= self.election_timeout {
-                    self.become_candidate();
+                    self.start_election();
                 }
             }
+        }
+    }
+
+    /// An election timeout: ask first with PreVote when enabled, else campaign at once.
+    fn start_election(&mut self) {
+        if self.config.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate(false);
         }
     }
 
     pub(super) fn on_campaign(&mut self) {
         match self.role {
             RoleState::Leader(_) => {}
-            RoleState::Follower { .. } | RoleState::Candidate { .. } => self.become_candidate(),
+            RoleState::Follower { .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => self.become_candidate(false),
         }
+    }
+
+    /// CheckQuorum: a leader that did not hear from a quorum during the last election timeout
+    /// may be on the minority side of a partition; it steps down so that clients go elsewhere.
+    fn check_quorum(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let heard = self
+            .voters
+            .iter()
+            .filter(|&&voter| voter == self.config.id || leader.recent_active.contains(&voter))
+            .count();
+        leader.recent_active.clear();
+        if self.config.check_quorum && heard < majority(self.voters.len()) {
+            self.become_follower(self.term, None);
+        }
+    }
+
+    /// Whether this node heard from a live leader (or is one) within the minimum election
+    /// timeout, with CheckQuorum on: vote requests are then ignored (leader stickiness).
+    pub(super) fn is_in_leader_lease(&self) -> bool {
+        let knows_leader = match self.role {
+            RoleState::Follower { leader, .. } => leader.is_some(),
+            RoleState::Leader(_) => true,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => false,
+        };
+        self.config.check_quorum
+            && knows_leader
+            && self.election_elapsed < self.config.election_ticks
     }
 
     /// Restarts the election timer with a fresh random timeout in
@@ -59,7 +107,25 @@ impl<T: Command> Node<T> {
         self.reset_election_timer();
     }
 
-    fn become_candidate(&mut self) {
+    /// PreVote: ask for votes for the next term without moving to it, so that a node that
+    /// cannot win (cut off, or behind) never bumps the cluster's term.
+    fn become_pre_candidate(&mut self) {
+        if !self.voters.contains(&self.config.id) {
+            return;
+        }
+        let Some(next_term) = self.term.next() else { return };
+        self.change_role(RoleState::PreCandidate {
+            votes: BTreeMap::from([(self.config.id, true)]),
+        });
+        self.reset_election_timer();
+        let request = self.vote_request(next_term, false);
+        for peer in self.peer_voters() {
+            self.send(peer, Message::PreVote(request));
+        }
+        self.maybe_win_pre_vote();
+    }
+
+    pub(super) fn become_candidate(&mut self, transfer: bool) {
         if !self.voters.contains(&self.config.id) {
             return;
         }
@@ -72,17 +138,24 @@ impl<T: Command> Node<T> {
         self.stats.elections_started += 1;
         self.change_role(RoleState::Candidate { votes: BTreeMap::from([(self.config.id, true)]) });
         self.reset_election_timer();
-        let request = RequestVote {
-            term,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
-        let peers: Vec<NodeId> =
-            self.voters.iter().copied().filter(|&voter| voter != self.config.id).collect();
-        for peer in peers {
+        let request = self.vote_request(term, transfer);
+        for peer in self.peer_voters() {
             self.send(peer, Message::RequestVote(request));
         }
         self.maybe_win_election();
+    }
+
+    fn vote_request(&self, term: Term, transfer: bool) -> RequestVote {
+        RequestVote {
+            term,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            transfer,
+        }
+    }
+
+    fn peer_voters(&self) -> Vec<NodeId> {
+        self.voters.iter().copied().filter(|&voter| voter != self.config.id).collect()
     }
 
     fn become_leader(&mut self) {
@@ -99,7 +172,10 @@ impl<T: Command> Node<T> {
             uncommitted_bytes: 0,
             match_scratch: Vec::with_capacity(self.voters.len()),
             reads: LeaderReads::default(),
+            recent_active: BTreeSet::new(),
+            transfer: None,
         }));
+        self.election_elapsed = 0;
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
         let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::Noop };
         self.log.append([noop.clone()]);
@@ -113,6 +189,16 @@ impl<T: Command> Node<T> {
         let RoleState::Candidate { votes } = &self.role else { return };
         match tally_votes(&self.voters, votes) {
             VoteResult::Won => self.become_leader(),
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
+        }
+    }
+
+    /// Starts the real election once a majority granted the pre-vote.
+    fn maybe_win_pre_vote(&mut self) {
+        let RoleState::PreCandidate { votes } = &self.role else { return };
+        match tally_votes(&self.voters, votes) {
+            VoteResult::Won => self.become_candidate(false),
             VoteResult::Lost => self.become_follower(self.term, None),
             VoteResult::Pending => {}
         }
@@ -143,9 +229,12 @@ impl<T: Command> Node<T> {
                 self.send(from, Message::ReadIndexResponse(response))
             }
             Message::RequestVoteResponse(_)
+            | Message::PreVote(_)
+            | Message::PreVoteResponse(_)
             | Message::AppendEntriesResponse(_)
             | Message::HeartbeatResponse(_)
-            | Message::ReadIndexResponse(_) => self.stats.ignored_messages += 1,
+            | Message::ReadIndexResponse(_)
+            | Message::TimeoutNow(_) => self.stats.ignored_messages += 1,
         }
     }
 
@@ -179,6 +268,37 @@ impl<T: Command> Node<T> {
         }
         votes.insert(from, response.granted);
         self.maybe_win_election();
+    }
+
+    /// Answers a pre-vote without changing any state: granted when the asker's log is
+    /// up to date, its proposed term is ahead of ours, and no live leader is known here. A
+    /// refusal carries our term, so an asker stranded at a lower term catches up.
+    pub(super) fn on_pre_vote(&mut self, from: NodeId, request: RequestVote) {
+        let granted = request.term > self.term
+            && (request.transfer || !self.is_in_leader_lease())
+            && self.log.is_up_to_date(request.last_log_index, request.last_log_term);
+        let term = if granted { request.term } else { self.term };
+        self.send(from, Message::PreVoteResponse(RequestVoteResponse { term, granted }));
+    }
+
+    pub(super) fn on_pre_vote_response(&mut self, from: NodeId, response: RequestVoteResponse) {
+        if !response.granted && response.term > self.term {
+            // The responder is ahead: catch up with its term rather than keep asking.
+            self.become_follower(response.term, None);
+            return;
+        }
+        let expected = if response.granted { self.term.next() } else { Some(self.term) };
+        let RoleState::PreCandidate { votes } = &mut self.role else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        if !self.voters.contains(&from) || Some(response.term) != expected {
+            // A non-voter, or an answer to an earlier pre-vote round.
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        votes.insert(from, response.granted);
+        self.maybe_win_pre_vote();
     }
 }
 

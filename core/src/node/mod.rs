@@ -3,6 +3,7 @@
 mod election;
 mod read;
 mod replication;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
@@ -59,6 +60,10 @@ enum RoleState {
         /// Reads forwarded to `leader`, awaiting its answer.
         forwarded_reads: Vec<ForwardedRead>,
     },
+    PreCandidate {
+        /// Pre-votes received for the term after the current one (`true` = granted).
+        votes: BTreeMap<NodeId, bool>,
+    },
     Candidate {
         /// Votes received in this election (`true` = granted), including its own.
         votes: BTreeMap<NodeId, bool>,
@@ -77,6 +82,10 @@ struct LeaderState {
     match_scratch: Vec<LogIndex>,
     /// ReadIndex state: rounds, acknowledgements, reads awaiting confirmation.
     reads: LeaderReads,
+    /// Peers heard from in the current CheckQuorum period.
+    recent_active: BTreeSet<NodeId>,
+    /// The leadership transfer in progress, if any.
+    transfer: Option<transfer::Transfer>,
 }
 
 /// Counters a runtime can export; they never influence behaviour.
@@ -184,6 +193,7 @@ impl<T: Command> Node<T> {
             Input::Propose(proposal) => self.on_propose(proposal),
             Input::Campaign => self.on_campaign(),
             Input::ReadIndex(id) => self.on_read_index(id),
+            Input::TransferLeadership(target) => self.on_transfer_leadership(target),
         }
         let outputs = self.finish_step();
         self.assert_invariants(&start);
@@ -195,14 +205,36 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         }
+        match message {
+            // PreVote never changes anyone's term (thesis §9.6), so it skips the term rules.
+            Message::PreVote(request) => self.on_pre_vote(from, request),
+            Message::PreVoteResponse(response) => self.on_pre_vote_response(from, response),
+            message => self.on_term_message(from, message),
+        }
+    }
+
+    /// Applies the term rules of §5.1 to `message`, then dispatches it.
+    fn on_term_message(&mut self, from: NodeId, message: Message<T>) {
         let message_term = message.term();
         if message_term > self.term {
+            if let Message::RequestVote(request) = &message {
+                if !request.transfer && self.is_in_leader_lease() {
+                    // CheckQuorum stickiness: a live leader is known, so this election can only
+                    // be a disruption (a node returning from a partition); don't join it.
+                    self.stats.ignored_messages += 1;
+                    return;
+                }
+            }
             // §5.1: a higher term makes any node a follower of that term. Only a leader's
             // own messages tell who leads it.
             let leader = match &message {
-                Message::AppendEntries(_) | Message::Heartbeat(_) => Some(from),
+                Message::AppendEntries(_) | Message::Heartbeat(_) | Message::TimeoutNow(_) => {
+                    Some(from)
+                }
                 Message::RequestVote(_)
                 | Message::RequestVoteResponse(_)
+                | Message::PreVote(_)
+                | Message::PreVoteResponse(_)
                 | Message::AppendEntriesResponse(_)
                 | Message::HeartbeatResponse(_)
                 | Message::ReadIndexRequest(_)
@@ -212,6 +244,9 @@ impl<T: Command> Node<T> {
         } else if message_term < self.term {
             self.on_stale_term(from, &message);
             return;
+        }
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.recent_active.insert(from);
         }
         match message {
             Message::RequestVote(request) => self.on_request_vote(from, request),
@@ -224,6 +259,9 @@ impl<T: Command> Node<T> {
             Message::HeartbeatResponse(response) => self.on_heartbeat_response(from, response),
             Message::ReadIndexRequest(request) => self.on_read_index_request(from, request),
             Message::ReadIndexResponse(response) => self.on_read_index_response(response),
+            Message::TimeoutNow(_) => self.on_timeout_now(from),
+            // Routed by `on_receive` before the term rules.
+            Message::PreVote(_) | Message::PreVoteResponse(_) => {}
         }
     }
 
@@ -287,7 +325,7 @@ impl<T: Command> Node<T> {
         assert_eq!(self.persisted, self.hard_state(), "invariant: hard state handed over");
         assert!(self.log.last_term() <= self.term, "invariant: no entry from the future");
         match &self.role {
-            RoleState::Follower { .. } => {}
+            RoleState::Follower { .. } | RoleState::PreCandidate { .. } => {}
             RoleState::Candidate { .. } => {
                 assert_eq!(self.voted_for, Some(self.config.id), "invariant: candidate self-vote")
             }
@@ -321,6 +359,7 @@ impl<T: Command> Node<T> {
     pub fn role(&self) -> Role {
         match self.role {
             RoleState::Follower { .. } => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
             RoleState::Candidate { .. } => Role::Candidate,
             RoleState::Leader(_) => Role::Leader,
         }
@@ -340,7 +379,7 @@ impl<T: Command> Node<T> {
     pub fn leader(&self) -> Option<NodeId> {
         match self.role {
             RoleState::Follower { leader, .. } => leader,
-            RoleState::Candidate { .. } => None,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => None,
             RoleState::Leader(_) => Some(self.config.id),
         }
     }
@@ -403,7 +442,19 @@ impl<T: Command> Node<T> {
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
         match &self.role {
             RoleState::Leader(leader) => leader.progress.get(&peer),
-            RoleState::Follower { .. } | RoleState::Candidate { .. } => None,
+            RoleState::Follower { .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => None,
+        }
+    }
+
+    /// The target of the leadership transfer this leader is running, if any.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.transfer.map(|transfer| transfer.target),
+            RoleState::Follower { .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => None,
         }
     }
 

@@ -84,9 +84,9 @@ impl<T: Command> Node<T> {
                 forwarded_reads.push(ForwardedRead { id, ticks_left: election_ticks });
                 self.send(leader, Message::ReadIndexRequest(ReadIndexRequest { term, id }));
             }
-            RoleState::Follower { leader: None, .. } | RoleState::Candidate { .. } => {
-                self.reject_read(id, ReadError::NoLeader { term })
-            }
+            RoleState::Follower { leader: None, .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => self.reject_read(id, ReadError::NoLeader { term }),
         }
     }
 
@@ -171,7 +171,9 @@ impl<T: Command> Node<T> {
     pub(super) fn on_read_index_request(&mut self, from: NodeId, request: ReadIndexRequest) {
         match self.role {
             RoleState::Leader(_) => self.leader_read(Requester::Forwarded { from, id: request.id }),
-            RoleState::Follower { .. } | RoleState::Candidate { .. } => {
+            RoleState::Follower { .. }
+            | RoleState::PreCandidate { .. }
+            | RoleState::Candidate { .. } => {
                 let response = ReadIndexResponse { term: self.term, id: request.id, index: None };
                 self.send(from, Message::ReadIndexResponse(response));
             }
@@ -237,7 +239,7 @@ impl<T: Command> Node<T> {
                     self.reject_read(read.id, ReadError::LeadershipLost { term });
                 }
             }
-            RoleState::Candidate { .. } => {}
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {}
         }
     }
 }

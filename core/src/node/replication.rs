@@ -41,6 +41,10 @@ impl<T: Command> Node<T> {
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: leader_hint, term });
         };
+        if let Some(transfer) = leader.transfer {
+            // §3.10: new entries would only delay the target catching up.
+            return Err(ProposeError::TransferInProgress { target: transfer.target });
+        }
         if commands.is_empty() {
             return Err(ProposeError::Empty);
         }
@@ -92,7 +96,7 @@ impl<T: Command> Node<T> {
     /// Sends `peer` the entries after its next index, within the per-message limits. With
     /// `allow_empty`, sends an entry-less AppendEntries when there is nothing new — a probe
     /// that checks the consistency point.
-    fn send_append(&mut self, peer: NodeId, allow_empty: bool) {
+    pub(super) fn send_append(&mut self, peer: NodeId, allow_empty: bool) {
         let RoleState::Leader(leader) = &mut self.role else { return };
         let Some(progress) = leader.progress.get_mut(&peer) else { return };
         if progress.is_paused(self.config.in_flight_messages_max) {
@@ -146,7 +150,9 @@ impl<T: Command> Node<T> {
             RoleState::Follower { leader: Some(known), .. } if known != from => return false,
             RoleState::Follower { ref mut leader, .. } => *leader = Some(from),
             // §5.2: a candidate that hears from a leader of its term steps down.
-            RoleState::Candidate { .. } => self.become_follower(self.term, Some(from)),
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                self.become_follower(self.term, Some(from))
+            }
         }
         self.election_elapsed = 0;
         true
@@ -242,6 +248,7 @@ impl<T: Command> Node<T> {
                     self.maybe_commit();
                 }
                 self.send_append(from, false);
+                self.maybe_send_timeout_now(from);
             }
             AppendOutcome::Conflict { rejected_prev_index, hint }
                 if rejected_prev_index <= last_index =>
