@@ -67,10 +67,29 @@ pub struct CampaignSummary {
     pub checker_ms_max: f64,
     /// Worst time to recover after faults stopped, in simulated ms.
     pub recovery_ms_max: f64,
+    /// Time from losing a leader (crash, pause, or cut from a majority) to the election of a
+    /// successor, simulated ms: median.
+    pub time_to_new_leader_ms_p50: f64,
+    /// The same, 99th percentile.
+    pub time_to_new_leader_ms_p99: f64,
+    /// The same, worst case.
+    pub time_to_new_leader_ms_max: f64,
+    /// How many leader losses were measured.
+    pub leader_losses: u64,
+    /// Elections started per simulated minute (per seed, averaged over the campaign).
+    pub elections_per_min: f64,
+    /// Term increases per simulated minute.
+    pub term_bumps_per_min: f64,
+    /// Healthy leaders deposed (see `Stats::leader_disruptions`).
+    pub leader_disruptions: u64,
+    /// Leadership transfers requested by the workload.
+    pub transfers: u64,
     /// Whether any seed panicked inside the core.
     pub panicked: bool,
     /// Whether any seed violated a safety property.
     pub safety_violated: bool,
+    #[serde(skip)]
+    term_bumps: u64,
     /// Whether any seed failed to recover.
     pub liveness_violated: bool,
 }
@@ -101,6 +120,9 @@ impl CampaignSummary {
         }
         self.checker_secs += stats.checker_us as f64 / 1e6;
         self.checker_ms_max = self.checker_ms_max.max(stats.checker_us as f64 / 1000.0);
+        self.leader_disruptions += stats.leader_disruptions;
+        self.transfers += stats.transfers;
+        self.term_bumps += stats.max_term;
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);
         }
@@ -137,6 +159,7 @@ pub fn run_campaign(
 ) -> (CampaignSummary, Vec<RunResult>) {
     let next = AtomicU64::new(0);
     let collected: Mutex<(CampaignSummary, Vec<RunResult>)> = Mutex::default();
+    let replacement_times: Mutex<Vec<u64>> = Mutex::default();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
@@ -149,6 +172,10 @@ pub fn run_campaign(
                 config.seed = first_seed + offset;
                 let result = run(&config);
                 on_result(&result);
+                replacement_times
+                    .lock()
+                    .expect("no thread panics holding the lock")
+                    .extend_from_slice(&result.time_to_new_leader_us);
                 let mut guard = collected.lock().expect("no thread panics holding the lock");
                 guard.0.add(&result);
                 if result.outcome != Outcome::Passed {
@@ -158,10 +185,30 @@ pub fn run_campaign(
         }
     });
     let (mut summary, mut failures) = collected.into_inner().expect("threads joined");
+    let mut samples = std::mem::take(&mut *replacement_times.lock().expect("threads joined"));
+    samples.sort_unstable();
+    summary.leader_losses = samples.len() as u64;
+    summary.time_to_new_leader_ms_p50 = percentile_ms(&samples, 0.50);
+    summary.time_to_new_leader_ms_p99 = percentile_ms(&samples, 0.99);
+    summary.time_to_new_leader_ms_max = samples.last().map_or(0.0, |&us| us as f64 / 1000.0);
+    let minutes = summary.simulated_secs / 60.0;
+    if minutes > 0.0 {
+        summary.elections_per_min = summary.elections as f64 / minutes;
+        summary.term_bumps_per_min = summary.term_bumps as f64 / minutes;
+    }
     summary.wall_secs = started.elapsed().as_secs_f64();
     summary.events_per_sec = summary.events as f64 / summary.wall_secs.max(1e-9);
     summary.sim_to_wall_ratio = summary.simulated_secs / summary.wall_secs.max(1e-9);
     summary.failing_seeds.sort_unstable();
     failures.sort_by_key(|result| result.seed);
     (summary, failures)
+}
+
+/// The `fraction` percentile of sorted microsecond samples, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], fraction: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted_us.len() as f64 * fraction).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us[rank - 1] as f64 / 1000.0
 }

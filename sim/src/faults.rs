@@ -1,6 +1,6 @@
 //! The fault scheduler: crashes, partitions and pauses, drawn from the fault stream.
 
-use stepraft::{NodeId, Role};
+use stepraft::{Input, NodeId, Role};
 
 use crate::network::split_links;
 use crate::trace::TraceEvent;
@@ -16,6 +16,7 @@ impl Simulation {
             if let Some(id) =
                 self.random_node(|sim, id| sim.hosts_up(id) && !sim.host_ref(id).crash_armed)
             {
+                self.note_if_leader_lost(id);
                 if self.fault_rng.chance(self.profile.crash_mid_step) {
                     // Strike inside the node's next step, between two of its outputs.
                     self.host(id).crash_armed = true;
@@ -28,6 +29,7 @@ impl Simulation {
             if let Some(id) =
                 self.random_node(|sim, id| sim.hosts_up(id) && !sim.host_ref(id).paused)
             {
+                self.note_if_leader_lost(id);
                 self.stats.pauses += 1;
                 self.host(id).paused = true;
                 self.trace(TraceEvent::Pause { node: id.0 });
@@ -35,6 +37,54 @@ impl Simulation {
                 self.schedule(pause_us, Event::Resume(id));
             }
         }
+    }
+
+    /// Leadership transfers as workload: ask the current leader to hand over to another node.
+    pub(crate) fn decide_transfer(&mut self) -> Result<(), crate::checker::Violation> {
+        if !self.fault_rng.chance(self.profile.transfer_rate) {
+            return Ok(());
+        }
+        let Some(leader) = self.current_leader() else { return Ok(()) };
+        let others: Vec<NodeId> = self.ids.iter().copied().filter(|&id| id != leader).collect();
+        let Some(&target) = self.fault_rng.pick(&others) else { return Ok(()) };
+        self.stats.transfers += 1;
+        self.step_node(leader, Input::TransferLeadership(target))
+    }
+
+    /// Starts the leader-replacement clock when a fault takes the current leader out: crashed,
+    /// paused, or unable to exchange messages with a majority.
+    fn note_if_leader_lost(&mut self, victim: NodeId) {
+        if self.leader_lost.is_some() || self.current_leader() != Some(victim) {
+            return;
+        }
+        let term = self.host_ref(victim).node.as_ref().map(|node| node.term());
+        if let Some(term) = term {
+            self.leader_lost = Some((self.now_us, term));
+        }
+    }
+
+    /// After a heal or a resume: if the lost leader leads again in the same term, no
+    /// replacement was needed and the clock stops without a sample.
+    pub(crate) fn forget_leader_loss_if_recovered(&mut self) {
+        let Some((_, lost_term)) = self.leader_lost else { return };
+        let Some(leader) = self.current_leader() else { return };
+        let still_leading =
+            self.host_ref(leader).node.as_ref().is_some_and(|node| node.term() == lost_term);
+        if still_leading && self.reaches_majority(leader) && !self.host_ref(leader).paused {
+            self.leader_lost = None;
+        }
+    }
+
+    /// Whether `id` can exchange messages both ways with a majority (itself included).
+    fn reaches_majority(&self, id: NodeId) -> bool {
+        let reachable = self
+            .ids
+            .iter()
+            .filter(|&&other| {
+                other == id || (!self.network.is_cut(id, other) && !self.network.is_cut(other, id))
+            })
+            .count();
+        reachable > self.ids.len() / 2
     }
 
     fn host_ref(&self, id: NodeId) -> &crate::host::Host {
@@ -52,7 +102,7 @@ impl Simulation {
     }
 
     /// The node that currently leads with the highest term, if any.
-    fn current_leader(&self) -> Option<NodeId> {
+    pub(crate) fn current_leader(&self) -> Option<NodeId> {
         self.hosts
             .iter()
             .filter_map(|host| host.node.as_ref())
@@ -113,6 +163,11 @@ impl Simulation {
         self.stats.partitions += 1;
         let cuts = links.iter().map(|&(from, to): &(NodeId, NodeId)| (from.0, to.0)).collect();
         self.network.cut(links);
+        if let Some(leader) = self.current_leader() {
+            if !self.reaches_majority(leader) {
+                self.note_if_leader_lost(leader);
+            }
+        }
         self.trace(TraceEvent::Partition { kind, cuts });
         let heal_us = self.fault_rng.between(100_000, 2_000_000);
         self.schedule(heal_us, Event::Heal);

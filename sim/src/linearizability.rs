@@ -195,6 +195,7 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
 fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (Search, Values) {
     // Node 0 is the list's head sentinel; event `i` is node `i + 1`.
     const HEAD: usize = 0;
+    const NO_SHADOW: u32 = u32::MAX;
     let nodes = events.len() + 1;
     let mut next: Vec<usize> = (1..=nodes).map(|n| n % nodes).collect();
     let mut prev: Vec<usize> = (0..nodes).map(|n| (n + nodes - 1) % nodes).collect();
@@ -214,7 +215,10 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     let total = ops.iter().filter(|op| op.expected.is_some()).count();
     let mut remaining = total;
     // The linearized calls, each with the value before it.
-    let mut stack: Vec<(usize, u32)> = Vec::new();
+    let mut stack: Vec<(usize, u32, u32)> = Vec::new();
+    // The value without the unknown operation that opened the current epoch (see below), or
+    // NO_SHADOW outside an epoch.
+    let mut shadow = NO_SHADOW;
     let mut deepest: Option<Stuck> = None;
     let mut entry = next[HEAD];
     // Lifting unlinks an operation's call and return; unlifting relinks them in reverse.
@@ -239,7 +243,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
             let done = total - remaining;
             let rank = (done, Reverse(stack.len() - done));
             if deepest.as_ref().is_none_or(|d| rank > d.rank) {
-                let after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before)| before);
+                let after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before, _)| before);
                 let changed = (0..stack.len()).rev().find(|&i| stack[i].1 != after(i));
                 let since = changed.map_or(0, |i| i + 1).max(stack.len().saturating_sub(3));
                 let mut candidates = Vec::new();
@@ -253,16 +257,16 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                     depth: stack.len(),
                     state,
                     writer: changed.map(|i| node_op(stack[i].0)),
-                    since: stack[since..].iter().map(|&(call, _)| node_op(call)).collect(),
+                    since: stack[since..].iter().map(|&(call, ..)| node_op(call)).collect(),
                     candidates,
                 });
             }
-            let Some((call, before)) = stack.pop() else {
+            let Some((call, before, shadow_before)) = stack.pop() else {
                 return (Search::Stuck(deepest.expect("recorded just above")), values);
             };
             let id = node_op(call) as usize;
             linearized[id / 64] &= !(1 << (id % 64));
-            state = before;
+            (state, shadow) = (before, shadow_before);
             if return_node[id] != HEAD {
                 relink(&mut next, &mut prev, return_node[id]);
                 remaining += 1;
@@ -273,11 +277,26 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         }
         let op = &ops[id as usize];
         let (after, fits) = values.step(state, id, op);
+        // An epoch opens when an unknown operation is applied: the shadow then tracks the value
+        // without it. An `Ok` output that differs on the shadow observes the operation and
+        // closes the epoch. If instead the value and the shadow meet again, the operation was
+        // overwritten unobserved: the same order without it is as good, and the search tries
+        // that order anyway, so this branch is dropped. This keeps unknown operations, which
+        // stay pending forever, from multiplying the states of a failing search.
+        let shadow_after = match (shadow, op.expected) {
+            (NO_SHADOW, None) => state,
+            (NO_SHADOW, Some(_)) => NO_SHADOW,
+            (shadow, expected) => match values.step(shadow, id, op) {
+                (_, false) if expected.is_some() => NO_SHADOW,
+                (shadow_after, _) => shadow_after,
+            },
+        };
         // Applying an unknown operation that changes nothing is never better than leaving it
         // out, which keeps the option to apply it later: skip that branch.
-        if fits && (op.expected.is_some() || after != state) {
+        let useful = op.expected.is_some() || after != state;
+        if fits && useful && shadow_after != after {
             linearized[id as usize / 64] |= 1 << (id % 64);
-            cache_key(&linearized, after, &mut scratch);
+            cache_key(&linearized, after, shadow_after, &mut scratch);
             // Looking up the borrowed key first allocates only for new states.
             if !cache.contains(&scratch[..]) {
                 cache.insert(scratch.as_slice().into());
@@ -285,8 +304,8 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                 if states > limits.max_states {
                     return (Search::GaveUp, values);
                 }
-                stack.push((entry, state));
-                state = after;
+                stack.push((entry, state, shadow));
+                (state, shadow) = (after, shadow_after);
                 unlink(&mut next, &mut prev, entry);
                 if return_node[id as usize] != HEAD {
                     unlink(&mut next, &mut prev, return_node[id as usize]);
@@ -305,11 +324,11 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
 /// operations below it left out. Ids follow invocation order and real time forces old
 /// operations to be linearized, so the holes are only the few concurrent or unknown ones —
 /// far smaller than the bitset on long histories.
-fn cache_key(linearized: &[u64], state: u32, key: &mut Vec<u32>) {
+fn cache_key(linearized: &[u64], state: u32, shadow: u32, key: &mut Vec<u32>) {
     let top = linearized.iter().rposition(|&word| word != 0);
     let end = top.map_or(0, |w| w * 64 + 64 - linearized[w].leading_zeros() as usize);
     key.clear();
-    key.extend([state, end as u32]);
+    key.extend([state, shadow, end as u32]);
     for (w, &word) in linearized.iter().enumerate().take(end.div_ceil(64)) {
         let mut holes = !word;
         if (w + 1) * 64 > end {

@@ -75,6 +75,12 @@ struct WorldArgs {
     /// No faults at all (same as every override off).
     #[arg(long)]
     calm: bool,
+    /// Run the nodes with PreVote on or off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pre_vote: bool,
+    /// Run the nodes with CheckQuorum on or off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    check_quorum: bool,
 }
 
 #[derive(Args)]
@@ -114,6 +120,8 @@ impl WorldArgs {
         config.clients = self.clients;
         config.duration_us = (self.duration * 1e6) as u64;
         config.liveness_bound_us = (self.liveness_bound * 1e6) as u64;
+        config.pre_vote = self.pre_vote;
+        config.check_quorum = self.check_quorum;
         config.overrides = if self.calm {
             ProfileOverrides {
                 loss: Some(0.0),
@@ -168,6 +176,12 @@ impl WorldArgs {
         }
         if self.calm {
             flags.push_str(" --calm");
+        }
+        if !self.pre_vote {
+            flags.push_str(" --pre-vote false");
+        }
+        if !self.check_quorum {
+            flags.push_str(" --check-quorum false");
         }
         flags
     }
@@ -294,6 +308,20 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
         ("partitions", summary.partitions.to_string()),
         ("pauses", summary.pauses.to_string()),
         ("worst recovery", format!("{:.1} ms simulated", summary.recovery_ms_max)),
+        (
+            "time to new leader",
+            format!(
+                "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms simulated ({} leader losses)",
+                summary.time_to_new_leader_ms_p50,
+                summary.time_to_new_leader_ms_p99,
+                summary.time_to_new_leader_ms_max,
+                summary.leader_losses
+            ),
+        ),
+        ("elections / min", format!("{:.1}", summary.elections_per_min)),
+        ("term bumps / min", format!("{:.1}", summary.term_bumps_per_min)),
+        ("healthy leader lost", summary.leader_disruptions.to_string()),
+        ("transfers", summary.transfers.to_string()),
     ];
     for (name, value) in rows {
         println!("{name:>20}  {value}");

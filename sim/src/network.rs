@@ -81,6 +81,11 @@ impl Network {
         self.cut.contains(&(from, to))
     }
 
+    /// Whether any cut link starts or ends at `id`.
+    pub fn touches(&self, id: NodeId) -> bool {
+        self.cut.iter().any(|&(from, to)| from == id || to == id)
+    }
+
     /// Whether any partition is active.
     pub fn is_partitioned(&self) -> bool {
         !self.cut.is_empty()

@@ -37,6 +37,8 @@ pub struct FaultProfile {
     pub pause_rate: f64,
     /// Each node's tick period deviates from nominal by up to this fraction.
     pub clock_drift: f64,
+    /// Probability per fault decision of asking the leader to transfer leadership (workload).
+    pub transfer_rate: f64,
 }
 
 /// Command-line overrides applied after the profile is drawn.
@@ -73,6 +75,7 @@ impl FaultProfile {
             crash_mid_step: 0.0,
             pause_rate: 0.0,
             clock_drift: 0.0,
+            transfer_rate: 0.0,
         }
     }
 
@@ -107,6 +110,10 @@ impl FaultProfile {
         }
         if rng.chance(0.5) {
             profile.clock_drift = 0.2 * rng.unit();
+        }
+        // New families draw last, so that older seeds keep their earlier draws.
+        if rng.chance(0.3) {
+            profile.transfer_rate = 0.02 + 0.08 * rng.unit();
         }
         profile
     }
@@ -172,6 +179,9 @@ impl FaultProfile {
         }
         if self.clock_drift > 0.0 {
             parts.push("drift");
+        }
+        if self.transfer_rate > 0.0 {
+            parts.push("transfers");
         }
         if parts.is_empty() {
             "calm".to_string()

@@ -57,6 +57,7 @@ impl Simulation {
         }
         let Some(node) = host.node.as_mut() else { return Ok(()) };
         let (role_before, term_before) = (node.role(), node.term());
+        let transferring = node.transfer_target().is_some();
         let elections_before = node.stats().elections_started;
         let outputs = node.step_in_place(input);
         self.stats.elections += node.stats().elections_started - elections_before;
@@ -64,6 +65,10 @@ impl Simulation {
         let leading = role_before == Role::Leader
             && node.role() == Role::Leader
             && node.term() == term_before;
+        let deposed = role_before == Role::Leader && node.role() != Role::Leader;
+        if deposed && !transferring && !self.network.touches(id) {
+            self.stats.leader_disruptions += 1;
+        }
         let crash_at = if host.crash_armed {
             Some(self.fault_rng.below(outputs.len() as u64 + 1) as usize)
         } else {
@@ -116,6 +121,12 @@ impl Simulation {
                 });
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
+                    if let Some((lost_at, lost_term)) = self.leader_lost {
+                        if term > lost_term {
+                            self.time_to_new_leader_us.push(self.now_us - lost_at);
+                            self.leader_lost = None;
+                        }
+                    }
                     let host = &self.hosts[(id.0 - 1) as usize];
                     let log = host.node.as_ref().expect("a stepping node is up").log_entries();
                     self.checker.on_leader(id, term, log)?;
@@ -299,6 +310,7 @@ impl Simulation {
                 break;
             }
         }
+        self.forget_leader_loss_if_recovered();
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
-use stepraft::{Config, Entry, Message, NodeId, Role};
+use stepraft::{Config, Entry, Message, NodeId, Role, Term};
 
 use crate::checker::{Property, SafetyChecker, Violation};
 use crate::history::Operation;
@@ -45,6 +45,10 @@ pub struct SimConfig {
     pub overrides: ProfileOverrides,
     /// Keep every event for a JSONL trace.
     pub keep_trace: bool,
+    /// The nodes' `pre_vote`.
+    pub pre_vote: bool,
+    /// The nodes' `check_quorum`.
+    pub check_quorum: bool,
 }
 
 impl SimConfig {
@@ -63,6 +67,8 @@ impl SimConfig {
             heartbeat_ticks: 2,
             overrides: ProfileOverrides::default(),
             keep_trace: false,
+            pre_vote: true,
+            check_quorum: true,
         }
     }
 }
@@ -140,6 +146,11 @@ pub struct Stats {
     pub linearizability: &'static str,
     /// Wall-clock microseconds both oracles took (not part of the deterministic trace).
     pub checker_us: u64,
+    /// Leaders that lost leadership while healthy: no partition touched them and they were
+    /// not transferring leadership (crashed and paused leaders cannot step down).
+    pub leader_disruptions: u64,
+    /// Leadership transfers requested by the workload.
+    pub transfers: u64,
 }
 
 impl Default for Stats {
@@ -164,6 +175,8 @@ impl Default for Stats {
             writes_ok: 0,
             linearizability: "not-checked",
             checker_us: 0,
+            leader_disruptions: 0,
+            transfers: 0,
         }
     }
 }
@@ -194,6 +207,9 @@ pub struct RunResult {
     pub recent: Vec<String>,
     /// The full JSONL trace, when kept.
     pub trace: Option<String>,
+    /// For each time the leader was crashed, paused or cut off from a majority: how long,
+    /// in simulated microseconds, until a leader of a later term was elected.
+    pub time_to_new_leader_us: Vec<u64>,
 }
 
 /// Something that happens at a simulated instant.
@@ -270,6 +286,10 @@ pub(crate) struct Simulation {
     pub(crate) placed: Vec<Placed>,
     /// The cluster's applied log: entry i-1 is what every node applies at index i.
     pub(crate) applied_log: Vec<Entry<KvCommand>>,
+    /// When the leader of `Term` was lost to a fault, awaiting a successor.
+    pub(crate) leader_lost: Option<(u64, Term)>,
+    /// Measured leader replacement times.
+    pub(crate) time_to_new_leader_us: Vec<u64>,
 }
 
 /// Runs one seed to completion.
@@ -301,6 +321,7 @@ pub fn run(config: &SimConfig) -> RunResult {
         stats: simulation.stats,
         recent: simulation.tracer.recent().map(ToString::to_string).collect(),
         trace: config.keep_trace.then(|| simulation.tracer.to_jsonl()),
+        time_to_new_leader_us: simulation.time_to_new_leader_us,
     }
 }
 
@@ -328,6 +349,8 @@ impl Simulation {
                 node_config.heartbeat_ticks = config.heartbeat_ticks;
                 node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
                 limits.apply(&mut node_config);
+                node_config.pre_vote = config.pre_vote;
+                node_config.check_quorum = config.check_quorum;
                 // Clock drift: this node's tick lasts up to ±clock_drift of nominal.
                 let skew = (fault_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
                 let period = (config.tick_us as f64 * (1.0 + skew)).max(1.0) as u64;
@@ -364,6 +387,8 @@ impl Simulation {
             history: Vec::new(),
             placed: Vec::new(),
             applied_log: Vec::new(),
+            leader_lost: None,
+            time_to_new_leader_us: Vec::new(),
             config,
         }
     }
@@ -448,6 +473,7 @@ impl Simulation {
                 if self.in_safety_phase() {
                     self.decide_faults();
                     self.schedule(100_000, Event::FaultDecision);
+                    self.decide_transfer()?;
                 }
                 Ok(())
             }
@@ -457,6 +483,7 @@ impl Simulation {
                 if self.network.is_partitioned() {
                     self.network.heal();
                     self.trace(TraceEvent::Heal);
+                    self.forget_leader_loss_if_recovered();
                 }
                 Ok(())
             }
