@@ -40,6 +40,13 @@ pub struct Config {
     /// down, and a node that heard from a leader within the minimum election timeout ignores
     /// vote requests (except a leadership transfer's).
     pub check_quorum: bool,
+    /// Serve reads under a leader lease, without a heartbeat round, while a quorum
+    /// acknowledged a heartbeat sent within the last `election_ticks - lease_margin_ticks`
+    /// ticks. Requires `check_quorum`. Safe only under a clock assumption: see
+    /// [`Input::ReadIndex`](crate::Input::ReadIndex) and the crate docs on lease reads.
+    pub lease_reads: bool,
+    /// Ticks of clock drift the lease tolerates over one election timeout.
+    pub lease_margin_ticks: u32,
     /// Seed of the node's private random stream (election timeout jitter). Give each node a
     /// different seed; the same seed and inputs always give the same behaviour.
     pub rng_seed: u64,
@@ -61,6 +68,8 @@ impl Config {
             uncommitted_bytes_max: 64 << 20,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_margin_ticks: 2,
             rng_seed: id.0,
         }
     }
@@ -97,6 +106,15 @@ impl Config {
         }
         if self.uncommitted_bytes_max == 0 {
             return Err(ConfigError::ZeroUncommittedBytes);
+        }
+        if self.lease_reads && !self.check_quorum {
+            return Err(ConfigError::LeaseNeedsCheckQuorum);
+        }
+        if self.lease_reads && self.lease_margin_ticks >= self.election_ticks {
+            return Err(ConfigError::LeaseMarginTooLarge {
+                lease_margin_ticks: self.lease_margin_ticks,
+                election_ticks: self.election_ticks,
+            });
         }
         Ok(())
     }
@@ -154,6 +172,20 @@ mod tests {
             (|c| c.bytes_per_message_max = 0, ConfigError::ZeroBytesPerMessage),
             (|c| c.in_flight_messages_max = 0, ConfigError::ZeroInFlightMessages),
             (|c| c.uncommitted_bytes_max = 0, ConfigError::ZeroUncommittedBytes),
+            (
+                |c| {
+                    c.lease_reads = true;
+                    c.check_quorum = false;
+                },
+                ConfigError::LeaseNeedsCheckQuorum,
+            ),
+            (
+                |c| {
+                    c.lease_reads = true;
+                    c.lease_margin_ticks = 10;
+                },
+                ConfigError::LeaseMarginTooLarge { lease_margin_ticks: 10, election_ticks: 10 },
+            ),
         ];
         for (mutate, expected) in cases {
             let mut config = base();

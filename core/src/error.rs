@@ -47,6 +47,19 @@ pub enum ConfigError {
     /// `uncommitted_bytes_max` is zero.
     #[error("uncommitted_bytes_max must be at least 1")]
     ZeroUncommittedBytes,
+    /// Lease reads rely on the leader stickiness that CheckQuorum provides.
+    #[error("lease_reads requires check_quorum")]
+    LeaseNeedsCheckQuorum,
+    /// The lease would be empty.
+    #[error(
+        "lease_margin_ticks {lease_margin_ticks} must be below election_ticks {election_ticks}"
+    )]
+    LeaseMarginTooLarge {
+        /// The configured margin.
+        lease_margin_ticks: u32,
+        /// The configured minimum election timeout.
+        election_ticks: u32,
+    },
 }
 
 /// Why a proposal was not appended to the log. The caller may retry elsewhere or later.

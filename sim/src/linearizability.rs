@@ -219,6 +219,8 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     // The value without the unknown operation that opened the current epoch (see below), or
     // NO_SHADOW outside an epoch.
     let mut shadow = NO_SHADOW;
+    // Each scan of the candidates runs twice: over `Ok` calls, then over unknown ones.
+    let mut unknown_pass = false;
     let mut deepest: Option<Stuck> = None;
     let mut entry = next[HEAD];
     // Lifting unlinks an operation's call and return; unlifting relinks them in reverse.
@@ -237,6 +239,12 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         // Some `Ok` operation is unlinearized, so its return lies ahead before the list ends.
         debug_assert_ne!(entry, HEAD);
         let id = node_op(entry);
+        if events[entry - 1].1 && !unknown_pass {
+            // Every `Ok` candidate failed; now try applying the unknown ones. Trying them last
+            // prefers orders that leave unknown operations out, which succeed sooner.
+            (unknown_pass, entry) = (true, next[HEAD]);
+            continue;
+        }
         if events[entry - 1].1 {
             // A return: its operation had to be linearized before anything after it, and no
             // candidate worked. Remember the best dead end, then undo the last choice.
@@ -272,10 +280,14 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                 remaining += 1;
             }
             relink(&mut next, &mut prev, call);
-            entry = next[call];
+            (unknown_pass, entry) = (return_node[id] == HEAD, next[call]);
             continue;
         }
         let op = &ops[id as usize];
+        if unknown_pass == op.expected.is_some() {
+            entry = next[entry];
+            continue;
+        }
         let (after, fits) = values.step(state, id, op);
         // An epoch opens when an unknown operation is applied: the shadow then tracks the value
         // without it. An `Ok` output that differs on the shadow observes the operation and
@@ -305,7 +317,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                     return (Search::GaveUp, values);
                 }
                 stack.push((entry, state, shadow));
-                (state, shadow) = (after, shadow_after);
+                (state, shadow, unknown_pass) = (after, shadow_after, false);
                 unlink(&mut next, &mut prev, entry);
                 if return_node[id as usize] != HEAD {
                     unlink(&mut next, &mut prev, return_node[id as usize]);

@@ -161,3 +161,59 @@ fn a_single_node_cluster_serves_reads_at_once() {
     let outputs = cluster.step(NodeId(1), Input::ReadIndex(ReadId(2)));
     assert!(outputs.contains(&ready(2, 2)));
 }
+
+fn with_leases(config: &mut stepraft::Config) {
+    config.lease_reads = true;
+}
+
+#[test]
+fn a_leader_holding_its_lease_serves_reads_without_a_round() {
+    let mut cluster = Cluster::with_config(3, with_leases);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let commit = cluster.node(leader).commit_index().0;
+    let outputs = cluster.step(leader, Input::ReadIndex(ReadId(1)));
+    assert!(outputs.contains(&ready(1, commit)), "served in the same step");
+    assert!(cluster.in_flight().is_empty(), "no heartbeat round was needed");
+    assert_eq!(cluster.node(leader).stats().lease_reads, 1);
+}
+
+#[test]
+fn a_lease_runs_out_without_acknowledgements_and_the_read_falls_back_to_a_round() {
+    let mut cluster = Cluster::with_config(3, with_leases);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    cluster.isolate(leader);
+    let config = cluster.node(leader).config().clone();
+    for _ in 0..config.election_ticks - config.lease_margin_ticks {
+        cluster.tick(leader);
+        cluster.drop_all();
+    }
+    cluster.read_index(leader, 2);
+    assert!(cluster.read_outcomes(leader).is_empty(), "no lease: waits for a quorum round");
+    assert_eq!(cluster.node(leader).stats().lease_reads, 0);
+    // CheckQuorum deposes it, and the read fails rather than hanging.
+    cluster.run_until(config.election_ticks * 2, |c| c.node(leader).role() != Role::Leader);
+    assert!(matches!(
+        cluster.read_outcomes(leader),
+        [Output::ReadRejected { id: ReadId(2), error: ReadError::LeadershipLost { .. } }]
+    ));
+}
+
+#[test]
+fn a_leader_that_sent_timeout_now_no_longer_trusts_its_lease() {
+    let mut cluster = Cluster::with_config(3, with_leases);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let target = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    cluster.step(leader, Input::TransferLeadership(target));
+    // The TimeoutNow is in flight: the target may be elected at any moment.
+    cluster.read_index(leader, 3);
+    assert!(cluster.read_outcomes(leader).is_empty());
+    cluster.deliver_all();
+    assert!(matches!(
+        cluster.read_outcomes(leader),
+        [Output::ReadRejected { id: ReadId(3), .. }] | [Output::ReadReady { id: ReadId(3), .. }]
+    ));
+    assert_eq!(cluster.node(leader).stats().lease_reads, 0);
+}

@@ -21,6 +21,7 @@ impl<T: Command> Node<T> {
     pub(super) fn on_tick(&mut self) {
         match &mut self.role {
             RoleState::Leader(leader) => {
+                leader.reads.tick();
                 leader.heartbeat_elapsed += 1;
                 if leader.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     leader.heartbeat_elapsed = 0;

@@ -95,6 +95,8 @@ pub struct NodeStats {
     pub ignored_messages: u64,
     /// Elections this node started.
     pub elections_started: u64,
+    /// Reads served under the leader lease, without a heartbeat round.
+    pub lease_reads: u64,
 }
 
 /// Outputs collected during one step, assembled in contract order by `finish_step`.

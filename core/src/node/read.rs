@@ -7,6 +7,19 @@
 //! of an older round cannot release a newer read. A new leader registers no read until an
 //! entry of its own term is committed, because before that its commit index may be behind the
 //! cluster's. Any read that cannot be served is rejected — none is left pending.
+//!
+//! **Lease reads** (opt-in, `Config::lease_reads`): with CheckQuorum, a follower that heard
+//! from the leader ignores vote requests for `election_ticks` of *its* ticks. A follower that
+//! acknowledged a heartbeat the leader sent at leader tick `t` therefore cannot help elect
+//! another leader before `t + election_ticks` — provided clocks run at nearly the same rate.
+//! The leader treats its lease as valid until `t + election_ticks - lease_margin_ticks` for
+//! the quorum-th most recent such `t`, and serves reads in that window without a round.
+//!
+//! The clock assumption: over one election timeout, no node's ticks run faster than the
+//! leader's by more than `lease_margin_ticks`, and a runtime delivers the ticks that elapsed
+//! while a process was stalled before any other input (a leader resuming from a long pause
+//! must see its lease expire first). A lease is never used after this leader has sent
+//! `TimeoutNow`, because a transfer's election deliberately bypasses follower stickiness.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -39,8 +52,18 @@ pub(super) struct PendingRead {
 /// The leader's read bookkeeping.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LeaderReads {
-    /// The latest round; heartbeats carry it. invariant: pending rounds are <= round.
+    /// The latest round; every heartbeat broadcast starts a new one. invariant: pending
+    /// rounds are <= round.
     round: u64,
+    /// The leader's own tick count in this term.
+    ticks: u64,
+    /// When recent rounds were sent, as `(round, tick)`, ascending; pruned once too old to
+    /// extend a lease.
+    sent: VecDeque<(u64, u64)>,
+    /// For each peer, the send tick of the latest round it acknowledged.
+    acked_sent_at: BTreeMap<NodeId, u64>,
+    /// Set once this leader sent `TimeoutNow`: its lease can no longer be trusted.
+    lease_revoked: bool,
     /// The highest round each peer acknowledged in this term.
     acked: BTreeMap<NodeId, u64>,
     /// Reads awaiting a quorum, in round order.
@@ -50,9 +73,20 @@ pub(super) struct LeaderReads {
 }
 
 impl LeaderReads {
-    /// The round current heartbeats carry.
-    pub(super) fn round(&self) -> u64 {
+    /// Starts a new heartbeat round at the current tick and returns its number.
+    pub(super) fn start_round(&mut self, election_ticks: u32) -> u64 {
+        self.round += 1;
+        self.sent.push_back((self.round, self.ticks));
+        let horizon = self.ticks.saturating_sub(u64::from(election_ticks));
+        while self.sent.front().is_some_and(|&(_, tick)| tick < horizon) {
+            self.sent.pop_front();
+        }
         self.round
+    }
+
+    /// One tick of the leader's clock.
+    pub(super) fn tick(&mut self) {
+        self.ticks += 1;
     }
 
     /// Records that `peer` acknowledged heartbeat round `round`.
@@ -62,6 +96,16 @@ impl LeaderReads {
         }
         let acked = self.acked.entry(peer).or_default();
         *acked = (*acked).max(round);
+        if let Ok(position) = self.sent.binary_search_by_key(&round, |&(r, _)| r) {
+            let sent_at = self.sent[position].1;
+            let latest = self.acked_sent_at.entry(peer).or_default();
+            *latest = (*latest).max(sent_at);
+        }
+    }
+
+    /// Stops lease reads for the rest of this term.
+    pub(super) fn revoke_lease(&mut self) {
+        self.lease_revoked = true;
     }
 }
 
@@ -118,11 +162,41 @@ impl<T: Command> Node<T> {
             self.complete_read(requester, index);
             return;
         }
+        if self.holds_lease() {
+            self.stats.lease_reads += 1;
+            self.complete_read(requester, index);
+            return;
+        }
         let RoleState::Leader(leader) = &mut self.role else { return };
-        leader.reads.round += 1;
-        let round = leader.reads.round;
+        // The heartbeat broadcast below starts this round.
+        let round = leader.reads.round + 1;
         leader.reads.pending.push_back(PendingRead { requester, index, round });
         self.broadcast_heartbeat();
+    }
+
+    /// Whether lease reads are on and a quorum acknowledged a heartbeat recently enough that no
+    /// other leader can have been elected yet (see the module docs for the clock assumption).
+    fn holds_lease(&self) -> bool {
+        let RoleState::Leader(leader) = &self.role else { return false };
+        if !self.config.lease_reads || leader.reads.lease_revoked || leader.transfer.is_some() {
+            return false;
+        }
+        let lease_ticks =
+            u64::from(self.config.election_ticks.saturating_sub(self.config.lease_margin_ticks));
+        let now = leader.reads.ticks;
+        let fresh = self
+            .voters
+            .iter()
+            .filter(|&&voter| {
+                voter == self.config.id
+                    || leader
+                        .reads
+                        .acked_sent_at
+                        .get(&voter)
+                        .is_some_and(|&sent| sent + lease_ticks > now)
+            })
+            .count();
+        fresh >= majority(self.voters.len())
     }
 
     pub(super) fn release_reads_awaiting_commit(&mut self) {

@@ -125,10 +125,11 @@ impl<T: Command> Node<T> {
         self.send(peer, Message::AppendEntries(message));
     }
 
+    /// Sends every follower a heartbeat of a new round (see `read.rs` for what rounds prove).
     pub(super) fn broadcast_heartbeat(&mut self) {
-        let RoleState::Leader(leader) = &self.role else { return };
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let round = leader.reads.start_round(self.config.election_ticks);
         // A follower may only commit what it is known to hold (§5.3's consistency guarantee).
-        let round = leader.reads.round();
         let heartbeats: Vec<(NodeId, Heartbeat)> = leader
             .progress
             .iter()

@@ -56,6 +56,9 @@ impl<T: Command> Node<T> {
         let caught_up =
             leader.progress.get(&peer).is_some_and(|progress| progress.match_index() == last_index);
         if caught_up {
+            if let RoleState::Leader(leader) = &mut self.role {
+                leader.reads.revoke_lease();
+            }
             let term = self.term;
             self.send(peer, Message::TimeoutNow(TimeoutNow { term }));
         } else {
