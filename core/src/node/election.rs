@@ -167,7 +167,7 @@ impl<T: Command> Node<T> {
             .filter(|&&voter| voter != self.config.id)
             .map(|&voter| (voter, Progress::new(last_index)))
             .collect();
-        self.change_role(RoleState::Leader(LeaderState {
+        self.change_role(RoleState::Leader(Box::new(LeaderState {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_bytes: 0,
@@ -175,7 +175,7 @@ impl<T: Command> Node<T> {
             reads: LeaderReads::default(),
             recent_active: BTreeSet::new(),
             transfer: None,
-        }));
+        })));
         self.election_elapsed = 0;
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
         let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::Noop };

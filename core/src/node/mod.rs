@@ -68,7 +68,7 @@ enum RoleState {
         /// Votes received in this election (`true` = granted), including its own.
         votes: BTreeMap<NodeId, bool>,
     },
-    Leader(LeaderState),
+    Leader(Box<LeaderState>),
 }
 
 #[derive(Clone, Debug)]
