@@ -84,6 +84,8 @@ pub struct CampaignSummary {
     pub leader_disruptions: u64,
     /// Leadership transfers requested by the workload.
     pub transfers: u64,
+    /// Reads served under a leader lease.
+    pub lease_reads: u64,
     /// Whether any seed panicked inside the core.
     pub panicked: bool,
     /// Whether any seed violated a safety property.
@@ -122,6 +124,7 @@ impl CampaignSummary {
         self.checker_ms_max = self.checker_ms_max.max(stats.checker_us as f64 / 1000.0);
         self.leader_disruptions += stats.leader_disruptions;
         self.transfers += stats.transfers;
+        self.lease_reads += stats.lease_reads;
         self.term_bumps += stats.max_term;
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);

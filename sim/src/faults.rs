@@ -31,7 +31,10 @@ impl Simulation {
             {
                 self.note_if_leader_lost(id);
                 self.stats.pauses += 1;
-                self.host(id).paused = true;
+                let now = self.now_us;
+                let host = self.host(id);
+                host.paused = true;
+                host.paused_at_us = now;
                 self.trace(TraceEvent::Pause { node: id.0 });
                 let pause_us = self.fault_rng.between(20_000, 1_000_000);
                 self.schedule(pause_us, Event::Resume(id));

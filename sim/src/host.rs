@@ -37,6 +37,8 @@ pub struct Host {
     pub applied: LogIndex,
     /// A paused node does not step; inputs wait in `backlog`.
     pub paused: bool,
+    /// When the current pause began.
+    pub paused_at_us: u64,
     /// Inputs that arrived while paused, in arrival order.
     pub backlog: Vec<Input<KvCommand>>,
     /// Simulated microseconds between two ticks of this node's clock (drift included).
@@ -63,6 +65,7 @@ impl Host {
             store: KvStore::default(),
             applied: LogIndex(0),
             paused: false,
+            paused_at_us: 0,
             backlog: Vec::new(),
             tick_period_us,
             crash_armed: false,

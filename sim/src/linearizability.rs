@@ -86,6 +86,9 @@ struct KeyOp<'a> {
     op: &'a KvOp,
     /// The output it must produce; `None` for an unknown outcome, which may produce anything.
     expected: Option<&'a KvOutput>,
+    /// For an unknown write, a string that every read observing it must contain (see
+    /// `observers`); `None` when any read may observe it.
+    marker: Option<&'a str>,
 }
 
 /// Interned values of the key, so cache entries and the search stack hold small ids instead of
@@ -156,7 +159,24 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
             OpOutcome::Unknown if history[index].op.is_read() => continue,
             OpOutcome::Unknown => (&history[index].op, None),
         };
-        ops.push(KeyOp { index, op, expected });
+        ops.push(KeyOp { index, op, expected, marker: None });
+    }
+    // A read observes an unknown write only through the value it wrote, which later appends
+    // keep and only a compare-and-set can replace: an `Ok` one observes the write itself, an
+    // unknown one swapping on a value containing the write's would hide it from the read.
+    let unknown_cas: Vec<&str> = (ops.iter().filter(|op| op.expected.is_none()))
+        .filter_map(|op| match op.op {
+            KvOp::Cas { expected: Some(expected), .. } => Some(expected.as_str()),
+            _ => None,
+        })
+        .collect();
+    for op in ops.iter_mut().filter(|op| op.expected.is_none()) {
+        op.marker = match op.op {
+            KvOp::Put { value, .. } | KvOp::Append { value, .. } => Some(value.as_str()),
+            KvOp::Cas { new, .. } => Some(new.as_str()),
+            KvOp::Get { .. } | KvOp::Delete { .. } => None,
+        };
+        op.marker = op.marker.filter(|marker| !unknown_cas.iter().any(|e| e.contains(marker)));
     }
     // Operation ids follow invocation order, which keeps cache keys short (see `cache_key`).
     ops.sort_by_key(|op| (history[op.index].invoked_us, op.index));
@@ -221,6 +241,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     let mut shadow = NO_SHADOW;
     // Each scan of the candidates runs twice: over `Ok` calls, then over unknown ones.
     let mut unknown_pass = false;
+    let (mut window, mut contains) = ((false, Vec::new()), HashMap::new());
     let mut deepest: Option<Stuck> = None;
     let mut entry = next[HEAD];
     // Lifting unlinks an operation's call and return; unlifting relinks them in reverse.
@@ -243,6 +264,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
             // Every `Ok` candidate failed; now try applying the unknown ones. Trying them last
             // prefers orders that leave unknown operations out, which succeed sooner.
             (unknown_pass, entry) = (true, next[HEAD]);
+            window = observers(ops, events, &next);
             continue;
         }
         if events[entry - 1].1 {
@@ -281,10 +303,26 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
             }
             relink(&mut next, &mut prev, call);
             (unknown_pass, entry) = (return_node[id] == HEAD, next[call]);
+            if unknown_pass {
+                window = observers(ops, events, &next);
+            }
             continue;
         }
         let op = &ops[id as usize];
-        if unknown_pass == op.expected.is_some() {
+        // Applying an unknown operation only pays if an `Ok` operation observes it, and (see
+        // `observers`) one of the window's must: skip it when none can.
+        let mut observed_by = |get: &u32| {
+            let Some(marker) = op.marker else { return true };
+            *contains.entry((*get, id)).or_insert_with(|| match ops[*get as usize].expected {
+                Some(KvOutput::Value(Some(read))) => read.contains(marker),
+                _ => false,
+            })
+        };
+        let skip = match unknown_pass {
+            false => op.expected.is_none(),
+            true => op.expected.is_some() || !(window.0 || window.1.iter().any(&mut observed_by)),
+        };
+        if skip {
             entry = next[entry];
             continue;
         }
@@ -330,6 +368,28 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         }
         entry = next[entry];
     }
+}
+
+/// The `Ok` operations that may observe an unknown write applied now: the reads and
+/// compare-and-sets (whether any) invoked before the earliest pending read returns. Removing an
+/// unobserved unknown operation from a linearization leaves a linearization, so it suffices
+/// to apply those that some `Ok` output depends on; and the first such output comes no later
+/// than that read, which reports the whole value: if it did not tell the two runs apart (with
+/// and without the write), nothing after it can.
+fn observers(ops: &[KeyOp], events: &[(u64, bool, u32)], next: &[usize]) -> (bool, Vec<u32>) {
+    let (mut cas, mut gets) = (false, Vec::new());
+    let mut node = next[0];
+    while node != 0 {
+        let (_, is_return, id) = events[node - 1];
+        match (ops[id as usize].op, ops[id as usize].expected.is_some(), is_return) {
+            (KvOp::Get { .. }, true, true) => break,
+            (KvOp::Get { .. }, true, false) => gets.push(id),
+            (KvOp::Cas { .. }, true, false) => cas = true,
+            _ => {}
+        }
+        node = next[node];
+    }
+    (cas, gets)
 }
 
 /// A compact cache key: the value id, one past the highest linearized operation, and the

@@ -288,7 +288,10 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
         ("max term", summary.max_term.to_string()),
         ("leader changes", summary.leader_changes.to_string()),
         ("entries committed", summary.committed_entries.to_string()),
-        ("reads completed", summary.reads_completed.to_string()),
+        (
+            "reads completed",
+            format!("{} ({} under a leader lease)", summary.reads_completed, summary.lease_reads),
+        ),
         ("writes completed", summary.writes_completed.to_string()),
         (
             "linearizable",

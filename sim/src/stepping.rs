@@ -58,9 +58,11 @@ impl Simulation {
         let Some(node) = host.node.as_mut() else { return Ok(()) };
         let (role_before, term_before) = (node.role(), node.term());
         let transferring = node.transfer_target().is_some();
-        let elections_before = node.stats().elections_started;
+        let (elections_before, lease_reads_before) =
+            (node.stats().elections_started, node.stats().lease_reads);
         let outputs = node.step_in_place(input);
         self.stats.elections += node.stats().elections_started - elections_before;
+        self.stats.lease_reads += node.stats().lease_reads - lease_reads_before;
         self.stats.max_term = self.stats.max_term.max(node.term().0);
         let leading = role_before == Role::Leader
             && node.role() == Role::Leader
@@ -297,14 +299,19 @@ impl Simulation {
     }
 
     pub(crate) fn resume_node(&mut self, id: NodeId) -> Result<(), Violation> {
+        let now = self.now_us;
         let host = self.host(id);
         if !host.paused {
             return Ok(());
         }
         host.paused = false;
+        // A resumed process first sees the time that passed (its clock kept running), then
+        // the messages that queued up — the order a runtime must keep for lease reads.
+        let missed_ticks = (now - host.paused_at_us) / host.tick_period_us.max(1);
         let backlog = std::mem::take(&mut host.backlog);
         self.trace(TraceEvent::Resume { node: id.0, backlog: backlog.len() });
-        for input in backlog {
+        let ticks = std::iter::repeat_n(Input::Tick, missed_ticks as usize);
+        for input in ticks.chain(backlog) {
             self.step_node(id, input)?;
             if !self.host(id).is_up() {
                 break;

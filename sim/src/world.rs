@@ -84,6 +84,8 @@ pub struct ReplicationLimits {
     pub in_flight_messages_max: usize,
     /// `Config::bytes_per_message_max`.
     pub bytes_per_message_max: usize,
+    /// `Config::lease_reads` (half the seeds serve reads under a leader lease).
+    pub lease_reads: bool,
 }
 
 impl ReplicationLimits {
@@ -94,14 +96,26 @@ impl ReplicationLimits {
             entries_per_message_max: *rng.pick(&[1, 2, 3, 16, 1024]).expect("non-empty"),
             in_flight_messages_max: *rng.pick(&[1, 2, 8, 256]).expect("non-empty"),
             bytes_per_message_max: *rng.pick(&[20, 100, 1 << 20]).expect("non-empty"),
+            lease_reads: rng.chance(0.5),
         }
     }
 
-    fn apply(&self, config: &mut Config) {
+    fn apply(&self, config: &mut Config, clock_drift: f64) {
         config.entries_per_message_max = self.entries_per_message_max;
         config.in_flight_messages_max = self.in_flight_messages_max;
         config.bytes_per_message_max = self.bytes_per_message_max;
+        config.lease_reads = self.lease_reads && config.check_quorum;
+        config.lease_margin_ticks = lease_margin_ticks(config.election_ticks, clock_drift);
     }
+}
+
+/// The lease margin that honours the clock assumption under `clock_drift`: a follower whose
+/// ticks are `1 - drift` long stays sticky for `election_ticks · (1 - drift) / (1 + drift)` of a
+/// leader whose ticks are `1 + drift` long; one more tick covers tick granularity.
+pub fn lease_margin_ticks(election_ticks: u32, clock_drift: f64) -> u32 {
+    let sticky = f64::from(election_ticks) * (1.0 - clock_drift) / (1.0 + clock_drift);
+    let lease = (sticky.floor() as u32).saturating_sub(1).max(1);
+    election_ticks.saturating_sub(lease).clamp(1, election_ticks - 1)
 }
 
 /// Counters of one run.
@@ -151,6 +165,8 @@ pub struct Stats {
     pub leader_disruptions: u64,
     /// Leadership transfers requested by the workload.
     pub transfers: u64,
+    /// Reads a leader served under its lease, without a heartbeat round.
+    pub lease_reads: u64,
 }
 
 impl Default for Stats {
@@ -177,6 +193,7 @@ impl Default for Stats {
             checker_us: 0,
             leader_disruptions: 0,
             transfers: 0,
+            lease_reads: 0,
         }
     }
 }
@@ -348,9 +365,9 @@ impl Simulation {
                 node_config.election_ticks = config.election_ticks;
                 node_config.heartbeat_ticks = config.heartbeat_ticks;
                 node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
-                limits.apply(&mut node_config);
                 node_config.pre_vote = config.pre_vote;
                 node_config.check_quorum = config.check_quorum;
+                limits.apply(&mut node_config, profile.clock_drift);
                 // Clock drift: this node's tick lasts up to ±clock_drift of nominal.
                 let skew = (fault_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
                 let period = (config.tick_us as f64 * (1.0 + skew)).max(1.0) as u64;
