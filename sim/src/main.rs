@@ -69,6 +69,9 @@ struct WorldArgs {
     /// Force pauses on or off.
     #[arg(long)]
     pauses: Option<bool>,
+    /// Force leadership transfers (workload) on or off.
+    #[arg(long)]
+    transfers: Option<bool>,
     /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
     #[arg(long)]
     drift: Option<f64>,
@@ -123,14 +126,7 @@ impl WorldArgs {
         config.pre_vote = self.pre_vote;
         config.check_quorum = self.check_quorum;
         config.overrides = if self.calm {
-            ProfileOverrides {
-                loss: Some(0.0),
-                duplicate: Some(0.0),
-                partitions: Some(false),
-                crashes: Some(false),
-                pauses: Some(false),
-                clock_drift: Some(0.0),
-            }
+            ProfileOverrides::calm()
         } else {
             ProfileOverrides {
                 loss: self.loss,
@@ -139,6 +135,7 @@ impl WorldArgs {
                 crashes: self.crashes,
                 pauses: self.pauses,
                 clock_drift: self.drift,
+                transfers: self.transfers,
             }
         };
         config
@@ -167,9 +164,12 @@ impl WorldArgs {
                 flags.push_str(&format!(" --{name} {value}"));
             }
         }
-        for (name, value) in
-            [("partitions", self.partitions), ("crashes", self.crashes), ("pauses", self.pauses)]
-        {
+        for (name, value) in [
+            ("partitions", self.partitions),
+            ("crashes", self.crashes),
+            ("pauses", self.pauses),
+            ("transfers", self.transfers),
+        ] {
             if let Some(value) = value {
                 flags.push_str(&format!(" --{name} {value}"));
             }

@@ -56,6 +56,23 @@ pub struct ProfileOverrides {
     pub pauses: Option<bool>,
     /// Force the clock drift bound.
     pub clock_drift: Option<f64>,
+    /// Force leadership transfers (a workload, not a fault) on or off.
+    pub transfers: Option<bool>,
+}
+
+impl ProfileOverrides {
+    /// Every fault family off, and no transfers: a calm run.
+    pub fn calm() -> ProfileOverrides {
+        ProfileOverrides {
+            loss: Some(0.0),
+            duplicate: Some(0.0),
+            partitions: Some(false),
+            crashes: Some(false),
+            pauses: Some(false),
+            clock_drift: Some(0.0),
+            transfers: Some(false),
+        }
+    }
 }
 
 impl FaultProfile {
@@ -153,6 +170,11 @@ impl FaultProfile {
         if let Some(drift) = overrides.clock_drift {
             self.clock_drift = drift;
         }
+        match overrides.transfers {
+            Some(false) => self.transfer_rate = 0.0,
+            Some(true) if self.transfer_rate == 0.0 => self.transfer_rate = 0.05,
+            _ => {}
+        }
         self
     }
 
@@ -206,19 +228,13 @@ mod tests {
 
     #[test]
     fn overrides_switch_families_off() {
-        let overrides = ProfileOverrides {
-            loss: Some(0.0),
-            duplicate: Some(0.0),
-            partitions: Some(false),
-            crashes: Some(false),
-            pauses: Some(false),
-            clock_drift: Some(0.0),
-        };
+        let overrides = ProfileOverrides::calm();
         for seed in 0..50 {
             let profile = FaultProfile::draw(seed).with_overrides(&overrides);
             assert!(!profile.label().contains("lossy"));
             assert_eq!(profile.crash_rate, 0.0);
             assert_eq!(profile.partition_rate, 0.0);
+            assert_eq!(profile.label(), "calm");
         }
     }
 }

@@ -86,14 +86,7 @@ fn the_liveness_checker_fires_when_recovery_cannot_happen_in_time() {
 #[test]
 fn a_calm_run_elects_once_and_commits_every_request() {
     let mut config = SimConfig::new(11);
-    config.overrides = stepraft_sim::ProfileOverrides {
-        loss: Some(0.0),
-        duplicate: Some(0.0),
-        partitions: Some(false),
-        crashes: Some(false),
-        pauses: Some(false),
-        clock_drift: Some(0.0),
-    };
+    config.overrides = stepraft_sim::ProfileOverrides::calm();
     let result = run(&config);
     assert_eq!(result.outcome, Outcome::Passed);
     assert_eq!(result.stats.leader_changes, 1, "a calm cluster keeps its first leader");
