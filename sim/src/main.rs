@@ -72,6 +72,9 @@ struct WorldArgs {
     /// Force leadership transfers (workload) on or off.
     #[arg(long)]
     transfers: Option<bool>,
+    /// Force latency spikes (long delays that reorder messages) on or off.
+    #[arg(long)]
+    spikes: Option<bool>,
     /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
     #[arg(long)]
     drift: Option<f64>,
@@ -136,6 +139,7 @@ impl WorldArgs {
                 pauses: self.pauses,
                 clock_drift: self.drift,
                 transfers: self.transfers,
+                spikes: self.spikes,
             }
         };
         config
@@ -169,6 +173,7 @@ impl WorldArgs {
             ("crashes", self.crashes),
             ("pauses", self.pauses),
             ("transfers", self.transfers),
+            ("spikes", self.spikes),
         ] {
             if let Some(value) = value {
                 flags.push_str(&format!(" --{name} {value}"));

@@ -58,6 +58,8 @@ pub struct ProfileOverrides {
     pub clock_drift: Option<f64>,
     /// Force leadership transfers (a workload, not a fault) on or off.
     pub transfers: Option<bool>,
+    /// Force latency spikes (reordering delays) on or off.
+    pub spikes: Option<bool>,
 }
 
 impl ProfileOverrides {
@@ -71,6 +73,7 @@ impl ProfileOverrides {
             pauses: Some(false),
             clock_drift: Some(0.0),
             transfers: Some(false),
+            spikes: Some(false),
         }
     }
 }
@@ -169,6 +172,14 @@ impl FaultProfile {
         }
         if let Some(drift) = overrides.clock_drift {
             self.clock_drift = drift;
+        }
+        match overrides.spikes {
+            Some(false) => self.latency_spike = 0.0,
+            Some(true) if self.latency_spike == 0.0 => {
+                self.latency_spike = 0.02;
+                self.latency_spike_max_us = self.latency_spike_max_us.max(200_000);
+            }
+            _ => {}
         }
         match overrides.transfers {
             Some(false) => self.transfer_rate = 0.0,
