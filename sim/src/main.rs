@@ -46,7 +46,7 @@ struct WorldArgs {
     #[arg(long, default_value_t = 5)]
     nodes: u64,
     /// Concurrent clients.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     clients: u64,
     /// Simulated seconds of faults (the safety phase) before the liveness phase.
     #[arg(long, default_value_t = 10.0)]

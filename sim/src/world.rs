@@ -52,13 +52,13 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// The defaults for `seed`: 5 nodes, 3 clients, 10 simulated seconds of faults, 10 seconds
+    /// The defaults for `seed`: 5 nodes, 5 clients, 10 simulated seconds of faults, 10 seconds
     /// to recover, 10 ms ticks, elections after 10–19 ticks, heartbeats every 2.
     pub fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
             nodes: 5,
-            clients: 3,
+            clients: 5,
             keys: 5,
             duration_us: 10_000_000,
             liveness_bound_us: 10_000_000,
