@@ -1,0 +1,145 @@
+//! Replication features a user relies on beyond the paper's rules: conditional append (the
+//! blog seed's `prev_log_index`/`prev_log_term`), batching limits, the uncommitted-bytes cap,
+//! flow control, and the index-range read.
+
+use stepraft::{
+    Input, LogIndex, Message, NodeId, Output, Proposal, ProposalId, ProposeError, RangeError, Term,
+};
+use stepraft_tests::Cluster;
+
+#[test]
+fn a_conditional_append_lands_only_on_the_expected_last_entry() {
+    let mut cluster = Cluster::new(3);
+    let leader = cluster.elect(100);
+    let (last_index, last_term) =
+        (cluster.node(leader).last_index(), cluster.node(leader).last_term());
+    let propose = |cluster: &mut Cluster, id: u64, index: LogIndex, term: Term| {
+        let proposal = Proposal::one(ProposalId(id), id).if_last_entry_is(index, term);
+        cluster.step(leader, Input::Propose(proposal))
+    };
+    let outputs = propose(&mut cluster, 1, last_index, last_term);
+    assert!(outputs.iter().any(|o| matches!(o, Output::Accepted { proposal: ProposalId(1), .. })));
+    // The same condition again is now stale: the log moved on.
+    let outputs = propose(&mut cluster, 2, last_index, last_term);
+    let refusal = outputs.iter().find_map(|o| match o {
+        Output::Rejected { proposal: ProposalId(2), error } => Some(*error),
+        _ => None,
+    });
+    assert_eq!(
+        refusal,
+        Some(ProposeError::ConditionFailed {
+            expected_index: last_index,
+            expected_term: last_term,
+            last_index: last_index.next(),
+            last_term,
+        })
+    );
+    assert_eq!(cluster.node(leader).last_index(), last_index.next(), "nothing appended");
+}
+
+#[test]
+fn appends_respect_the_entry_and_byte_limits_per_message() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.entries_per_message_max = 4;
+        config.bytes_per_message_max = 3 * 8; // three u64 commands
+    });
+    let leader = cluster.elect(100);
+    cluster.propose_batch(leader, (0..50).collect()).expect("leader accepts");
+    let mut largest = 0;
+    let done = (0..200).any(|_| {
+        for envelope in cluster.in_flight() {
+            if let Message::AppendEntries(append) = &envelope.message {
+                largest = largest.max(append.entries.len());
+            }
+        }
+        cluster.deliver_one();
+        cluster.ids().iter().all(|&id| cluster.applied_commands(id).len() == 50)
+            || cluster.in_flight().is_empty()
+    });
+    assert!(done);
+    assert_eq!(largest, 3, "the byte limit (3 commands) binds before the count limit (4)");
+    cluster.run_until(5, |_| false);
+    for id in cluster.ids() {
+        assert_eq!(cluster.applied_commands(id), (0..50).collect::<Vec<u64>>());
+    }
+}
+
+#[test]
+fn an_entry_larger_than_the_byte_limit_still_travels_alone() {
+    let mut cluster = Cluster::with_config(3, |config| config.bytes_per_message_max = 1);
+    let leader = cluster.elect(100);
+    cluster.propose(leader, 7).expect("leader accepts");
+    assert!(cluster.run_until(10, |c| c.ids().iter().all(|&id| c.applied_commands(id) == vec![7])));
+}
+
+#[test]
+fn proposals_beyond_the_uncommitted_byte_cap_are_refused_not_buffered() {
+    let mut cluster = Cluster::with_config(3, |config| config.uncommitted_bytes_max = 4 * 8);
+    let leader = cluster.elect(100);
+    for follower in cluster.ids().into_iter().filter(|&id| id != leader) {
+        cluster.isolate(follower);
+    }
+    for command in 0..4 {
+        cluster.propose(leader, command).expect("within the cap");
+    }
+    assert_eq!(
+        cluster.propose(leader, 4),
+        Err(ProposeError::TooManyUncommittedBytes { would_be: 40, limit: 32 })
+    );
+    // Once the entries commit, the cap frees up.
+    cluster.heal();
+    cluster.run_until(10, |c| c.node(leader).commit_index() == c.node(leader).last_index());
+    assert!(cluster.propose(leader, 4).is_ok());
+}
+
+#[test]
+fn flow_control_bounds_unacknowledged_appends_per_follower() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.in_flight_messages_max = 2;
+        config.entries_per_message_max = 1;
+    });
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    for command in 0..10 {
+        cluster.propose(leader, command).expect("leader");
+    }
+    let appends_to_follower = cluster
+        .in_flight()
+        .iter()
+        .filter(|e| {
+            e.to == follower
+                && matches!(&e.message, Message::AppendEntries(a) if !a.entries.is_empty())
+        })
+        .count();
+    assert_eq!(appends_to_follower, 2, "the window holds two appends");
+    assert_eq!(cluster.node(leader).progress(follower).map(|p| p.in_flight()), Some(2));
+    assert!(cluster.run_until(30, |c| c.applied_commands(follower).len() == 10));
+}
+
+#[test]
+fn index_range_reads_serve_committed_entries_and_say_why_not() {
+    let mut cluster = Cluster::new(3);
+    let leader = cluster.elect(100);
+    for command in 1..=3 {
+        cluster.propose(leader, command).expect("leader");
+    }
+    cluster.run_until(3, |_| false);
+    let node = cluster.node(NodeId(leader.0));
+    let commands: Vec<u64> = node
+        .entries(LogIndex(2)..=LogIndex(4))
+        .expect("committed")
+        .iter()
+        .filter_map(|entry| entry.command().copied())
+        .collect();
+    assert_eq!(commands, vec![1, 2, 3]);
+    assert_eq!(node.entries(LogIndex(0)..=LogIndex(1)), Err(RangeError::StartsAtZero));
+    assert_eq!(
+        node.entries(LogIndex(3)..=LogIndex(2)),
+        Err(RangeError::Inverted { start: LogIndex(3), end: LogIndex(2) })
+    );
+    assert_eq!(
+        node.entries(LogIndex(1)..=LogIndex(9)),
+        Err(RangeError::NotCommitted { end: LogIndex(9), commit: LogIndex(4) })
+    );
+}
