@@ -42,6 +42,19 @@ impl Command for &'static str {
     }
 }
 
+/// Shared bytes: cloning a command (into messages, persists and applies) only bumps a count.
+impl Command for std::sync::Arc<[u8]> {
+    fn size_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Command for std::sync::Arc<str> {
+    fn size_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
 impl Command for u64 {}
 impl Command for u32 {}
 impl Command for () {}

@@ -183,6 +183,14 @@ impl<T: Command> Node<T> {
     /// [`Node::step`] for a node held behind a `&mut`: same contract, same outputs.
     #[must_use = "the outputs must be executed, in order"]
     pub fn step_in_place(&mut self, input: Input<T>) -> Vec<Output<T>> {
+        let mut outputs = Vec::new();
+        self.step_into(input, &mut outputs);
+        outputs
+    }
+
+    /// [`Node::step`] that appends the outputs to a buffer the caller reuses, so that a busy
+    /// runtime allocates no output vector per step. Same contract, same outputs.
+    pub fn step_into(&mut self, input: Input<T>, outputs: &mut Vec<Output<T>>) {
         let start = StepStart {
             term: self.term,
             voted_for: self.voted_for,
@@ -197,9 +205,8 @@ impl<T: Command> Node<T> {
             Input::ReadIndex(id) => self.on_read_index(id),
             Input::TransferLeadership(target) => self.on_transfer_leadership(target),
         }
-        let outputs = self.finish_step();
+        self.finish_step(outputs);
         self.assert_invariants(&start);
-        outputs
     }
 
     fn on_receive(&mut self, from: NodeId, message: Message<T>) {
@@ -277,12 +284,14 @@ impl<T: Command> Node<T> {
 
     /// Assembles the step's outputs in contract order: persists (term and vote before log
     /// changes, commit after them), then sends, then notifications, then applies.
-    fn finish_step(&mut self) -> Vec<Output<T>> {
-        let pending = std::mem::take(&mut self.pending);
-        let mut outputs = Vec::with_capacity(
-            pending.log_changes.len() + pending.sends.len() + pending.notices.len() + 3,
-        );
-        let hard_state = self.hard_state();
+    fn finish_step(&mut self, outputs: &mut Vec<Output<T>>) {
+        // Drain rather than take, so the step buffers keep their capacity: no allocation per
+        // step once warm.
+        let pending = &mut self.pending;
+        outputs
+            .reserve(pending.log_changes.len() + pending.sends.len() + pending.notices.len() + 3);
+        let hard_state =
+            HardState { term: self.term, voted_for: self.voted_for, commit: self.commit };
         if !pending.log_changes.is_empty() {
             let vote_changed = (hard_state.term, hard_state.voted_for)
                 != (self.persisted.term, self.persisted.voted_for);
@@ -293,25 +302,24 @@ impl<T: Command> Node<T> {
                 outputs.push(Output::Persist(Persist::HardState(before_log)));
                 self.persisted = before_log;
             }
-            outputs.extend(pending.log_changes.into_iter().map(Output::Persist));
+            outputs.extend(pending.log_changes.drain(..).map(Output::Persist));
         }
         if hard_state != self.persisted {
             outputs.push(Output::Persist(Persist::HardState(hard_state)));
             self.persisted = hard_state;
         }
-        outputs.extend(pending.sends);
+        outputs.append(&mut pending.sends);
         let now = (self.role(), self.leader());
         if now != self.notified {
             self.notified = now;
             outputs.push(Output::LeaderChanged { term: self.term, leader: now.1, role: now.0 });
         }
-        outputs.extend(pending.notices);
+        outputs.append(&mut self.pending.notices);
         if self.commit > self.applied {
             let entries = self.log.slice(self.applied.next(), self.commit).to_vec();
             self.applied = self.commit;
             outputs.push(Output::Apply(entries));
         }
-        outputs
     }
 
     /// Cheap invariants, checked after every step: a failure is a bug in this crate.

@@ -86,10 +86,24 @@ impl<T: Command> Node<T> {
 
     /// Sends new entries to every follower that is not paused.
     pub(super) fn broadcast_append(&mut self) {
-        let RoleState::Leader(leader) = &self.role else { return };
-        let peers: Vec<NodeId> = leader.progress.keys().copied().collect();
-        for peer in peers {
+        // Walk the peers by key rather than collecting them: no allocation on the hot path.
+        let mut next = self.next_peer(None);
+        while let Some(peer) = next {
             self.send_append(peer, true);
+            next = self.next_peer(Some(peer));
+        }
+    }
+
+    /// The leader's first peer after `after` (or its first peer), in id order.
+    fn next_peer(&self, after: Option<NodeId>) -> Option<NodeId> {
+        let RoleState::Leader(leader) = &self.role else { return None };
+        match after {
+            None => leader.progress.keys().next().copied(),
+            Some(after) => leader
+                .progress
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(&peer, _)| peer),
         }
     }
 
