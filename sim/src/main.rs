@@ -63,6 +63,9 @@ struct WorldArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 5)]
     clients: u64,
+    /// Keys the clients operate on (fewer keys: more contention).
+    #[arg(long, default_value_t = 5)]
+    keys: u64,
     /// Simulated seconds of faults (the safety phase) before the liveness phase.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -139,6 +142,7 @@ impl WorldArgs {
         let mut config = SimConfig::new(seed);
         config.nodes = self.nodes.max(1);
         config.clients = self.clients;
+        config.keys = self.keys.max(1);
         config.duration_us = (self.duration * 1e6) as u64;
         config.liveness_bound_us = (self.liveness_bound * 1e6) as u64;
         config.pre_vote = self.pre_vote;
@@ -169,6 +173,9 @@ impl WorldArgs {
         }
         if self.clients != defaults.clients {
             flags.push_str(&format!(" --clients {}", self.clients));
+        }
+        if self.keys != defaults.keys {
+            flags.push_str(&format!(" --keys {}", self.keys));
         }
         if self.duration != defaults.duration {
             flags.push_str(&format!(" --duration {}", self.duration));
