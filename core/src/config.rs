@@ -47,6 +47,11 @@ pub struct Config {
     pub lease_reads: bool,
     /// Ticks of clock drift the lease tolerates over one election timeout.
     pub lease_margin_ticks: u32,
+    /// Parallel leader writes (thesis §10.2.1): a leader's own appends come out as
+    /// [`Output::PersistAsync`](crate::Output::PersistAsync), which may complete after the
+    /// sends that follow them; the leader counts its own copy toward commitment only once the
+    /// runtime reports it durable with [`Input::Persisted`](crate::Input::Persisted).
+    pub leader_persist_acks: bool,
     /// Seed of the node's private random stream (election timeout jitter). Give each node a
     /// different seed; the same seed and inputs always give the same behaviour.
     pub rng_seed: u64,
@@ -70,6 +75,7 @@ impl Config {
             check_quorum: true,
             lease_reads: false,
             lease_margin_ticks: 2,
+            leader_persist_acks: false,
             rng_seed: id.0,
         }
     }

@@ -33,6 +33,15 @@ pub enum Input<T> {
     /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
     /// election timeout.
     TransferLeadership(NodeId),
+    /// The log is durable up to `(index, term)`: the completion of an
+    /// [`Output::PersistAsync`] (parallel leader writes).
+    Persisted {
+        /// The last durable index.
+        index: LogIndex,
+        /// The term of the entry at `index`, so that an acknowledgement of entries that were
+        /// since replaced is recognised and ignored.
+        term: Term,
+    },
 }
 
 /// A caller-chosen id that ties a proposal to its [`Output::Accepted`] or [`Output::Rejected`].
@@ -83,7 +92,7 @@ impl<T> Proposal<T> {
 ///
 /// # Ordering contract
 /// Execute outputs in the order given. Every [`Output::Persist`] must be durable before any
-/// output after it is executed: a `Send` may leave, an `Apply` may reach the state machine, only
+/// output after it is executed (the one relaxation, [`Output::PersistAsync`], is opt-in): a `Send` may leave, an `Apply` may reach the state machine, only
 /// once every `Persist` before it is on stable storage. [`Node::step`](crate::Node::step) emits
 /// all of a step's persists first, then its sends, then notifications and applies, so a
 /// runtime may batch the persists of one step into one write and one fsync.
@@ -92,6 +101,11 @@ impl<T> Proposal<T> {
 pub enum Output<T> {
     /// Make this change durable before executing any later output.
     Persist(Persist<T>),
+    /// Make this change durable in the background (parallel leader writes, only with
+    /// `Config::leader_persist_acks`): later `Send`s and `Apply`s need not wait for it, but
+    /// later `Persist`/`PersistAsync` outputs must land after it (one FIFO log writer). When it
+    /// is durable, feed [`Input::Persisted`] with its last entry's index and term.
+    PersistAsync(Persist<T>),
     /// Deliver a message to a peer. Delivery may fail; Raft retries.
     Send {
         /// The destination.

@@ -132,16 +132,31 @@ impl Cluster {
             return Vec::new();
         };
         let outputs = node.step_in_place(input);
-        self.execute(id, &outputs);
+        let acks = self.execute(id, &outputs);
         self.last_outputs.insert(id, outputs.clone());
+        // Background writes complete at once here; report them as a runtime would.
+        for (index, term) in acks {
+            self.step(id, Input::Persisted { index, term });
+        }
         outputs
     }
 
-    fn execute(&mut self, id: NodeId, outputs: &[Output<Command>]) {
+    /// Executes outputs in order; returns the `(index, term)` of background writes to
+    /// acknowledge.
+    fn execute(&mut self, id: NodeId, outputs: &[Output<Command>]) -> Vec<(LogIndex, Term)> {
+        let mut acks = Vec::new();
         for output in outputs {
             match output {
                 Output::Persist(persist) => {
                     self.disks.get_mut(&id).expect("known node").apply(persist)
+                }
+                Output::PersistAsync(persist) => {
+                    self.disks.get_mut(&id).expect("known node").apply(persist);
+                    if let stepraft::Persist::Append(entries) = persist {
+                        if let Some(last) = entries.last() {
+                            acks.push((last.index, last.term));
+                        }
+                    }
                 }
                 Output::Send { to, message } => {
                     self.network.push_back(Envelope { from: id, to: *to, message: message.clone() })
@@ -161,6 +176,7 @@ impl Cluster {
                 _ => {}
             }
         }
+        acks
     }
 
     /// One tick on node `id`.

@@ -8,7 +8,6 @@ use rand_core::Rng;
 use super::read::LeaderReads;
 use super::{LeaderState, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
-use crate::io::Persist;
 use crate::message::{
     AppendEntriesResponse, AppendOutcome, HeartbeatResponse, Message, ReadIndexResponse,
     RequestVote, RequestVoteResponse,
@@ -180,7 +179,7 @@ impl<T: Command> Node<T> {
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
         let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::Noop };
         self.log.append([noop.clone()]);
-        self.persist_log_change(Persist::Append(vec![noop]));
+        self.persist_leader_append(vec![noop]);
         self.maybe_commit();
         self.broadcast_append();
     }

@@ -36,6 +36,9 @@ pub struct Node<T> {
     log: RaftLog<T>,
     /// invariant: `applied <= commit <= log.last_index()`; never decreases.
     commit: LogIndex,
+    /// The last index known durable. Equal to the last index except while a leader's
+    /// background appends (`leader_persist_acks`) are unacknowledged.
+    durable_index: LogIndex,
     applied: LogIndex,
     role: RoleState,
     /// Ticks since the election timer was last reset.
@@ -103,13 +106,20 @@ pub struct NodeStats {
 #[derive(Clone, Debug)]
 struct Pending<T> {
     log_changes: Vec<Persist<T>>,
+    /// The leader's own appends under parallel leader writes.
+    async_appends: Vec<Persist<T>>,
     sends: Vec<Output<T>>,
     notices: Vec<Output<T>>,
 }
 
 impl<T> Default for Pending<T> {
     fn default() -> Self {
-        Pending { log_changes: Vec::new(), sends: Vec::new(), notices: Vec::new() }
+        Pending {
+            log_changes: Vec::new(),
+            async_appends: Vec::new(),
+            sends: Vec::new(),
+            notices: Vec::new(),
+        }
     }
 }
 
@@ -137,6 +147,7 @@ impl<T: Command> Node<T> {
             voted_for: None,
             log: RaftLog::new(),
             commit: LogIndex(0),
+            durable_index: LogIndex(0),
             applied: LogIndex(0),
             role: RoleState::Follower { leader: None, forwarded_reads: Vec::new() },
             election_elapsed: 0,
@@ -166,6 +177,7 @@ impl<T: Command> Node<T> {
         node.voted_for = hard_state.voted_for;
         node.commit = hard_state.commit;
         node.log = RaftLog::from_entries(entries);
+        node.durable_index = node.log.last_index();
         node.persisted = hard_state;
         Ok(node)
     }
@@ -204,6 +216,7 @@ impl<T: Command> Node<T> {
             Input::Campaign => self.on_campaign(),
             Input::ReadIndex(id) => self.on_read_index(id),
             Input::TransferLeadership(target) => self.on_transfer_leadership(target),
+            Input::Persisted { index, term } => self.on_persisted(index, term),
         }
         self.finish_step(outputs);
         self.assert_invariants(&start);
@@ -282,16 +295,65 @@ impl<T: Command> Node<T> {
         self.pending.log_changes.push(change);
     }
 
+    /// A leader's own append: in the background under parallel leader writes, else like any
+    /// log change.
+    fn persist_leader_append(&mut self, entries: Vec<Entry<T>>) {
+        if self.config.leader_persist_acks {
+            self.pending.async_appends.push(Persist::Append(entries));
+        } else {
+            self.pending.log_changes.push(Persist::Append(entries));
+        }
+    }
+
+    /// The index this node may count as its own replica toward commitment (§10.2.1).
+    fn self_match_index(&self) -> LogIndex {
+        if self.config.leader_persist_acks {
+            self.durable_index
+        } else {
+            self.log.last_index()
+        }
+    }
+
+    fn on_persisted(&mut self, index: LogIndex, term: Term) {
+        if index <= self.durable_index || self.log.term(index) != Some(term) {
+            // Stale, duplicated, or for entries that were since replaced.
+            self.stats.ignored_messages += 1;
+            return;
+        }
+        self.durable_index = index;
+        self.maybe_commit();
+    }
+
+    /// The hard state as it may be written now: under parallel leader writes the durable commit
+    /// index never runs ahead of the durable log, so a restart always finds its entries.
+    fn durable_hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit: self.commit.min(self.durable_index),
+        }
+    }
+
     /// Assembles the step's outputs in contract order: persists (term and vote before log
     /// changes, commit after them), then sends, then notifications, then applies.
     fn finish_step(&mut self, outputs: &mut Vec<Output<T>>) {
         // Drain rather than take, so the step buffers keep their capacity: no allocation per
         // step once warm.
+        if !self.pending.log_changes.is_empty() {
+            // Synchronous log changes land after every earlier background append (one FIFO
+            // writer), so everything before this step's own background appends is durable.
+            let first_async = self.pending.async_appends.iter().find_map(|change| match change {
+                Persist::Append(entries) => entries.first().map(|entry| entry.index),
+                _ => None,
+            });
+            self.durable_index = first_async.map_or(self.log.last_index(), LogIndex::prev);
+        } else if !self.config.leader_persist_acks {
+            self.durable_index = self.log.last_index();
+        }
+        let hard_state = self.durable_hard_state();
         let pending = &mut self.pending;
         outputs
             .reserve(pending.log_changes.len() + pending.sends.len() + pending.notices.len() + 3);
-        let hard_state =
-            HardState { term: self.term, voted_for: self.voted_for, commit: self.commit };
         if !pending.log_changes.is_empty() {
             let vote_changed = (hard_state.term, hard_state.voted_for)
                 != (self.persisted.term, self.persisted.voted_for);
@@ -308,6 +370,7 @@ impl<T: Command> Node<T> {
             outputs.push(Output::Persist(Persist::HardState(hard_state)));
             self.persisted = hard_state;
         }
+        outputs.extend(pending.async_appends.drain(..).map(Output::PersistAsync));
         outputs.append(&mut pending.sends);
         let now = (self.role(), self.leader());
         if now != self.notified {
@@ -332,7 +395,8 @@ impl<T: Command> Node<T> {
         assert!(self.applied >= start.applied, "invariant: applied never decreases");
         assert!(self.commit <= self.log.last_index(), "invariant: commit <= last index");
         assert_eq!(self.applied, self.commit, "invariant: every committed entry is applied");
-        assert_eq!(self.persisted, self.hard_state(), "invariant: hard state handed over");
+        assert_eq!(self.persisted, self.durable_hard_state(), "invariant: hard state handed over");
+        assert!(self.durable_index <= self.log.last_index(), "invariant: durable <= last index");
         assert!(self.log.last_term() <= self.term, "invariant: no entry from the future");
         match &self.role {
             RoleState::Follower { .. } | RoleState::PreCandidate { .. } => {}
@@ -419,7 +483,14 @@ impl<T: Command> Node<T> {
         self.log.term(index)
     }
 
-    /// The hard state as it stands (and as last handed over for persisting).
+    /// The last log index known to be durable: the last index, except while a leader's
+    /// background appends (parallel leader writes) await their `Input::Persisted`.
+    pub fn durable_index(&self) -> LogIndex {
+        self.durable_index
+    }
+
+    /// The hard state as it stands in memory (its commit index may be ahead of the persisted
+    /// one while a leader's background appends are in flight).
     pub fn hard_state(&self) -> HardState {
         HardState { term: self.term, voted_for: self.voted_for, commit: self.commit }
     }

@@ -79,7 +79,7 @@ impl<T: Command> Node<T> {
             })
             .collect();
         let last = first.plus(entries.len() as u64 - 1);
-        self.persist_log_change(Persist::Append(entries.clone()));
+        self.persist_leader_append(entries.clone());
         self.log.append(entries);
         Ok((first, last))
     }
@@ -316,11 +316,12 @@ impl<T: Command> Node<T> {
     /// Advances the commit index to the highest index stored on a majority, provided that
     /// entry is of the current term (§5.4.2, Figure 8). Returns whether it advanced.
     pub(super) fn maybe_commit(&mut self) -> bool {
+        let own_match = self.self_match_index();
         let RoleState::Leader(leader) = &mut self.role else { return false };
         leader.match_scratch.clear();
         for voter in &self.voters {
             let match_index = if *voter == self.config.id {
-                self.log.last_index()
+                own_match
             } else {
                 leader.progress.get(voter).map_or(LogIndex(0), |p| p.match_index())
             };
