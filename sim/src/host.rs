@@ -51,6 +51,12 @@ pub struct Host {
     pub reads: BTreeMap<ReadId, HostRead>,
     /// The commit index last reported to the checker in this lifetime.
     pub reported_commit: LogIndex,
+    /// Background writes not yet on disk, in order, by sequence number.
+    pub background_writes: std::collections::VecDeque<(u64, stepraft::Persist<KvCommand>)>,
+    /// The sequence number of the last background write.
+    pub write_sequence: u64,
+    /// Counts restarts, so that a disk completion from a previous life is ignored.
+    pub incarnation: u64,
 }
 
 impl Host {
@@ -72,6 +78,9 @@ impl Host {
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             reported_commit: LogIndex(0),
+            background_writes: std::collections::VecDeque::new(),
+            write_sequence: 0,
+            incarnation: 0,
         }
     }
 
@@ -92,6 +101,9 @@ impl Host {
         self.reads.clear();
         self.crash_armed = false;
         self.reported_commit = LogIndex(0);
+        // Writes still in the disk queue are lost with the process.
+        self.background_writes.clear();
+        self.incarnation += 1;
     }
 
     /// Restarts a crashed node from its disk.

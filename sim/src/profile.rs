@@ -39,6 +39,8 @@ pub struct FaultProfile {
     pub clock_drift: f64,
     /// Probability per fault decision of asking the leader to transfer leadership (workload).
     pub transfer_rate: f64,
+    /// Longest time a background (parallel leader) write takes to reach the disk.
+    pub disk_latency_max_us: u64,
 }
 
 /// Command-line overrides applied after the profile is drawn.
@@ -96,6 +98,7 @@ impl FaultProfile {
             pause_rate: 0.0,
             clock_drift: 0.0,
             transfer_rate: 0.0,
+            disk_latency_max_us: 200,
         }
     }
 
@@ -134,6 +137,10 @@ impl FaultProfile {
         // New families draw last, so that older seeds keep their earlier draws.
         if rng.chance(0.3) {
             profile.transfer_rate = 0.02 + 0.08 * rng.unit();
+        }
+        if rng.chance(0.5) {
+            // Slow disks: a leader's own write may land long after its followers'.
+            profile.disk_latency_max_us = rng.between(1_000, 30_000);
         }
         profile
     }
@@ -215,6 +222,9 @@ impl FaultProfile {
         }
         if self.transfer_rate > 0.0 {
             parts.push("transfers");
+        }
+        if self.disk_latency_max_us > 200 {
+            parts.push("slow-disk");
         }
         if parts.is_empty() {
             "calm".to_string()

@@ -98,6 +98,10 @@ impl Simulation {
     ) -> Result<(), Violation> {
         match output {
             Output::Persist(change) => self.persist(id, leading, change),
+            Output::PersistAsync(change) => {
+                self.persist_in_background(id, change);
+                Ok(())
+            }
             Output::Send { to, message } => {
                 self.send(id, to, message);
                 Ok(())
@@ -211,6 +215,62 @@ impl Simulation {
     }
 
     fn persist(
+        &mut self,
+        id: NodeId,
+        leading: bool,
+        change: Persist<KvCommand>,
+    ) -> Result<(), Violation> {
+        // One FIFO log writer: background writes land before any later write. Their
+        // acknowledgement is a new input, so it waits until this step's outputs are done.
+        if let Some((index, term)) = self.land_background_writes(id, u64::MAX)? {
+            let incarnation = self.host(id).incarnation;
+            self.schedule(0, Event::PersistedAck { node: id, incarnation, index, term });
+        }
+        self.write_to_disk(id, leading, change)
+    }
+
+    /// A background write (parallel leader writes) goes to a slow disk; it completes after a
+    /// latency drawn from the profile, or earlier when a later write has to pass it.
+    fn persist_in_background(&mut self, id: NodeId, change: Persist<KvCommand>) {
+        let delay = self.fault_rng.between(0, self.profile.disk_latency_max_us);
+        let host = self.host(id);
+        host.write_sequence += 1;
+        let (sequence, incarnation) = (host.write_sequence, host.incarnation);
+        host.background_writes.push_back((sequence, change));
+        self.schedule(delay, Event::DiskDone { node: id, incarnation, sequence });
+    }
+
+    /// Lands every background write of `id` up to `sequence`, then tells the node how far its
+    /// log is durable.
+    pub(crate) fn complete_background_writes(
+        &mut self,
+        id: NodeId,
+        sequence: u64,
+    ) -> Result<(), Violation> {
+        if let Some((index, term)) = self.land_background_writes(id, sequence)? {
+            self.step_node(id, Input::Persisted { index, term })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the background writes up to `sequence` to disk; returns the last entry written.
+    fn land_background_writes(
+        &mut self,
+        id: NodeId,
+        sequence: u64,
+    ) -> Result<Option<(LogIndex, Term)>, Violation> {
+        let mut durable = None;
+        while self.host(id).background_writes.front().is_some_and(|(s, _)| *s <= sequence) {
+            let (_, change) = self.host(id).background_writes.pop_front().expect("checked");
+            if let Persist::Append(entries) = &change {
+                durable = entries.last().map(|last| (last.index, last.term));
+            }
+            self.write_to_disk(id, false, change)?;
+        }
+        Ok(durable)
+    }
+
+    fn write_to_disk(
         &mut self,
         id: NodeId,
         leading: bool,

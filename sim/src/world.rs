@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
-use stepraft::{Config, Entry, Message, NodeId, Role, Term};
+use stepraft::{Config, Entry, LogIndex, Message, NodeId, Role, Term};
 
 use crate::checker::{Property, SafetyChecker, Violation};
 use crate::history::Operation;
@@ -86,6 +86,8 @@ pub struct ReplicationLimits {
     pub bytes_per_message_max: usize,
     /// `Config::lease_reads` (half the seeds serve reads under a leader lease).
     pub lease_reads: bool,
+    /// `Config::leader_persist_acks` (half the seeds use parallel leader writes).
+    pub leader_persist_acks: bool,
 }
 
 impl ReplicationLimits {
@@ -97,6 +99,7 @@ impl ReplicationLimits {
             in_flight_messages_max: *rng.pick(&[1, 2, 8, 256]).expect("non-empty"),
             bytes_per_message_max: *rng.pick(&[20, 100, 1 << 20]).expect("non-empty"),
             lease_reads: rng.chance(0.5),
+            leader_persist_acks: rng.chance(0.5),
         }
     }
 
@@ -106,6 +109,7 @@ impl ReplicationLimits {
         config.bytes_per_message_max = self.bytes_per_message_max;
         config.lease_reads = self.lease_reads && config.check_quorum;
         config.lease_margin_ticks = lease_margin_ticks(config.election_ticks, clock_drift);
+        config.leader_persist_acks = self.leader_persist_acks;
     }
 }
 
@@ -243,6 +247,8 @@ pub(crate) enum Event {
     Resume(NodeId),
     Heal,
     StartLiveness,
+    DiskDone { node: NodeId, incarnation: u64, sequence: u64 },
+    PersistedAck { node: NodeId, incarnation: u64, index: LogIndex, term: Term },
 }
 
 struct Scheduled {
@@ -505,6 +511,18 @@ impl Simulation {
                 Ok(())
             }
             Event::StartLiveness => self.start_liveness(),
+            Event::DiskDone { node, incarnation, sequence } => {
+                if self.host(node).incarnation != incarnation {
+                    return Ok(()); // the write died with an earlier life of the node
+                }
+                self.complete_background_writes(node, sequence)
+            }
+            Event::PersistedAck { node, incarnation, index, term } => {
+                if self.host(node).incarnation != incarnation {
+                    return Ok(());
+                }
+                self.step_node(node, stepraft::Input::Persisted { index, term })
+            }
         }
     }
 

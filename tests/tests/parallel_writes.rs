@@ -133,10 +133,10 @@ fn the_durable_commit_index_never_runs_ahead_of_the_durable_log() {
     let mut disk: DurableState<u64> = DurableState::default();
     let mut network = VecDeque::new();
     let run = |nodes: &mut Vec<Node<u64>>,
-                   disk: &mut DurableState<u64>,
-                   net: &mut VecDeque<_>,
-                   at: u64,
-                   input| {
+               disk: &mut DurableState<u64>,
+               net: &mut VecDeque<_>,
+               at: u64,
+               input| {
         for output in nodes[(at - 1) as usize].step_in_place(input) {
             match output {
                 // Node 1's background writes are never acknowledged: they are lost in a crash.
