@@ -93,6 +93,9 @@ struct WorldArgs {
     /// Force latency spikes (long delays that reorder messages) on or off.
     #[arg(long)]
     spikes: Option<bool>,
+    /// Force slow disks (parallel leader writes landing late) on or off.
+    #[arg(long)]
+    slow_disks: Option<bool>,
     /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
     #[arg(long)]
     drift: Option<f64>,
@@ -159,6 +162,7 @@ impl WorldArgs {
                 clock_drift: self.drift,
                 transfers: self.transfers,
                 spikes: self.spikes,
+                slow_disks: self.slow_disks,
             }
         };
         config
@@ -196,6 +200,7 @@ impl WorldArgs {
             ("pauses", self.pauses),
             ("transfers", self.transfers),
             ("spikes", self.spikes),
+            ("slow-disks", self.slow_disks),
         ] {
             if let Some(value) = value {
                 flags.push_str(&format!(" --{name} {value}"));

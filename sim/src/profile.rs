@@ -62,6 +62,8 @@ pub struct ProfileOverrides {
     pub transfers: Option<bool>,
     /// Force latency spikes (reordering delays) on or off.
     pub spikes: Option<bool>,
+    /// Force slow disks (background writes landing late) on or off.
+    pub slow_disks: Option<bool>,
 }
 
 impl ProfileOverrides {
@@ -76,6 +78,7 @@ impl ProfileOverrides {
             clock_drift: Some(0.0),
             transfers: Some(false),
             spikes: Some(false),
+            slow_disks: Some(false),
         }
     }
 }
@@ -188,6 +191,11 @@ impl FaultProfile {
             }
             _ => {}
         }
+        match overrides.slow_disks {
+            Some(false) => self.disk_latency_max_us = FaultProfile::calm().disk_latency_max_us,
+            Some(true) if self.disk_latency_max_us <= 200 => self.disk_latency_max_us = 20_000,
+            _ => {}
+        }
         match overrides.transfers {
             Some(false) => self.transfer_rate = 0.0,
             Some(true) if self.transfer_rate == 0.0 => self.transfer_rate = 0.05,
@@ -241,7 +249,7 @@ mod tests {
     #[test]
     fn seeds_draw_different_regimes() {
         let labels: std::collections::BTreeSet<String> =
-            (0..200).map(|seed| FaultProfile::draw(seed).label()).collect();
+            (0..3000).map(|seed| FaultProfile::draw(seed).label()).collect();
         assert!(labels.contains("calm"), "some seeds are calm");
         assert!(labels.len() > 30, "many regimes: {labels:?}");
         assert_eq!(FaultProfile::draw(9), FaultProfile::draw(9));
