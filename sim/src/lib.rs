@@ -32,6 +32,7 @@ pub mod kv;
 pub mod linearizability;
 pub mod network;
 pub mod profile;
+pub mod queue;
 pub mod rng;
 mod stepping;
 pub mod trace;

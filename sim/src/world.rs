@@ -1,8 +1,6 @@
 //! The simulated world: one seed, an event queue in simulated time, the nodes, the network,
 //! the clients, the fault scheduler and the checkers.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
@@ -15,6 +13,7 @@ use crate::kv::KvCommand;
 use crate::linearizability::{check_history, CheckLimits, Verdict};
 use crate::network::Network;
 use crate::profile::{FaultProfile, ProfileOverrides};
+use crate::queue::EventQueue;
 use crate::rng::{stream_seed, SimRng, Stream};
 use crate::trace::{TraceEvent, Tracer};
 use crate::whitebox::{check_log_order, Placed};
@@ -251,30 +250,6 @@ pub(crate) enum Event {
     PersistedAck { node: NodeId, incarnation: u64, index: LogIndex, term: Term },
 }
 
-struct Scheduled {
-    time_us: u64,
-    sequence: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time_us, self.sequence) == (other.time_us, other.sequence)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so that the max-heap pops the earliest (time, sequence) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time_us, other.sequence).cmp(&(self.time_us, self.sequence))
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Safety,
@@ -287,8 +262,7 @@ pub(crate) struct Simulation {
     pub(crate) config: SimConfig,
     pub(crate) profile: FaultProfile,
     pub(crate) now_us: u64,
-    sequence: u64,
-    queue: BinaryHeap<Scheduled>,
+    queue: EventQueue<Event>,
     pub(crate) ids: Vec<NodeId>,
     /// Indexed by `id - 1`.
     pub(crate) hosts: Vec<Host>,
@@ -395,8 +369,7 @@ impl Simulation {
             tracer: Tracer::new(config.keep_trace),
             profile,
             now_us: 0,
-            sequence: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             ids,
             hosts,
             fault_rng,
@@ -417,12 +390,7 @@ impl Simulation {
     }
 
     pub(crate) fn schedule(&mut self, delay_us: u64, event: Event) {
-        self.sequence += 1;
-        self.queue.push(Scheduled {
-            time_us: self.now_us.saturating_add(delay_us),
-            sequence: self.sequence,
-            event,
-        });
+        self.queue.push(self.now_us.saturating_add(delay_us), event);
     }
 
     pub(crate) fn host(&mut self, id: NodeId) -> &mut Host {
@@ -450,10 +418,10 @@ impl Simulation {
         self.schedule(100_000, Event::FaultDecision);
         self.schedule(self.config.duration_us, Event::StartLiveness);
         self.trace(TraceEvent::Phase { phase: "safety" });
-        while let Some(next) = self.queue.pop() {
-            self.now_us = next.time_us;
+        while let Some((time_us, event)) = self.queue.pop() {
+            self.now_us = time_us;
             self.stats.events += 1;
-            self.handle(next.event)?;
+            self.handle(event)?;
             if let Phase::Liveness { since_us } = self.phase {
                 if self.has_recovered() {
                     self.stats.recovery_us = Some(self.now_us - since_us);
