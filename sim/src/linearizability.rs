@@ -86,9 +86,6 @@ struct KeyOp<'a> {
     op: &'a KvOp,
     /// The output it must produce; `None` for an unknown outcome, which may produce anything.
     expected: Option<&'a KvOutput>,
-    /// For an unknown write, a string that every read observing it must contain (see
-    /// `observers`); `None` when any read may observe it.
-    marker: Option<&'a str>,
 }
 
 /// Interned values of the key, so cache entries and the search stack hold small ids instead of
@@ -159,24 +156,7 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
             OpOutcome::Unknown if history[index].op.is_read() => continue,
             OpOutcome::Unknown => (&history[index].op, None),
         };
-        ops.push(KeyOp { index, op, expected, marker: None });
-    }
-    // A read observes an unknown write only through the value it wrote, which later appends
-    // keep and only a compare-and-set can replace: an `Ok` one observes the write itself, an
-    // unknown one swapping on a value containing the write's would hide it from the read.
-    let unknown_cas: Vec<&str> = (ops.iter().filter(|op| op.expected.is_none()))
-        .filter_map(|op| match op.op {
-            KvOp::Cas { expected: Some(expected), .. } => Some(expected.as_str()),
-            _ => None,
-        })
-        .collect();
-    for op in ops.iter_mut().filter(|op| op.expected.is_none()) {
-        op.marker = match op.op {
-            KvOp::Put { value, .. } | KvOp::Append { value, .. } => Some(value.as_str()),
-            KvOp::Cas { new, .. } => Some(new.as_str()),
-            KvOp::Get { .. } | KvOp::Delete { .. } => None,
-        };
-        op.marker = op.marker.filter(|marker| !unknown_cas.iter().any(|e| e.contains(marker)));
+        ops.push(KeyOp { index, op, expected });
     }
     // Operation ids follow invocation order, which keeps cache keys short (see `cache_key`).
     ops.sort_by_key(|op| (history[op.index].invoked_us, op.index));
@@ -215,7 +195,6 @@ fn check_key(history: &[Operation], key: Key, indices: &[usize], limits: &CheckL
 fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (Search, Values) {
     // Node 0 is the list's head sentinel; event `i` is node `i + 1`.
     const HEAD: usize = 0;
-    const NO_SHADOW: u32 = u32::MAX;
     let nodes = events.len() + 1;
     let mut next: Vec<usize> = (1..=nodes).map(|n| n % nodes).collect();
     let mut prev: Vec<usize> = (0..nodes).map(|n| (n + nodes - 1) % nodes).collect();
@@ -235,13 +214,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     let total = ops.iter().filter(|op| op.expected.is_some()).count();
     let mut remaining = total;
     // The linearized calls, each with the value before it.
-    let mut stack: Vec<(usize, u32, u32)> = Vec::new();
-    // The value without the unknown operation that opened the current epoch (see below), or
-    // NO_SHADOW outside an epoch.
-    let mut shadow = NO_SHADOW;
-    // Each scan of the candidates runs twice: over `Ok` calls, then over unknown ones.
-    let mut unknown_pass = false;
-    let (mut window, mut contains) = ((false, Vec::new()), HashMap::new());
+    let mut stack: Vec<(usize, u32)> = Vec::new();
     let mut deepest: Option<Stuck> = None;
     let mut entry = next[HEAD];
     // Lifting unlinks an operation's call and return; unlifting relinks them in reverse.
@@ -260,20 +233,13 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
         // Some `Ok` operation is unlinearized, so its return lies ahead before the list ends.
         debug_assert_ne!(entry, HEAD);
         let id = node_op(entry);
-        if events[entry - 1].1 && !unknown_pass {
-            // Every `Ok` candidate failed; now try applying the unknown ones. Trying them last
-            // prefers orders that leave unknown operations out, which succeed sooner.
-            (unknown_pass, entry) = (true, next[HEAD]);
-            window = observers(ops, events, &next);
-            continue;
-        }
         if events[entry - 1].1 {
             // A return: its operation had to be linearized before anything after it, and no
             // candidate worked. Remember the best dead end, then undo the last choice.
             let done = total - remaining;
             let rank = (done, Reverse(stack.len() - done));
             if deepest.as_ref().is_none_or(|d| rank > d.rank) {
-                let after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before, _)| before);
+                let after = |i: usize| stack.get(i + 1).map_or(state, |&(_, before)| before);
                 let changed = (0..stack.len()).rev().find(|&i| stack[i].1 != after(i));
                 let since = changed.map_or(0, |i| i + 1).max(stack.len().saturating_sub(3));
                 let mut candidates = Vec::new();
@@ -287,66 +253,31 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                     depth: stack.len(),
                     state,
                     writer: changed.map(|i| node_op(stack[i].0)),
-                    since: stack[since..].iter().map(|&(call, ..)| node_op(call)).collect(),
+                    since: stack[since..].iter().map(|&(call, _)| node_op(call)).collect(),
                     candidates,
                 });
             }
-            let Some((call, before, shadow_before)) = stack.pop() else {
+            let Some((call, before)) = stack.pop() else {
                 return (Search::Stuck(deepest.expect("recorded just above")), values);
             };
             let id = node_op(call) as usize;
             linearized[id / 64] &= !(1 << (id % 64));
-            (state, shadow) = (before, shadow_before);
+            state = before;
             if return_node[id] != HEAD {
                 relink(&mut next, &mut prev, return_node[id]);
                 remaining += 1;
             }
             relink(&mut next, &mut prev, call);
-            (unknown_pass, entry) = (return_node[id] == HEAD, next[call]);
-            if unknown_pass {
-                window = observers(ops, events, &next);
-            }
+            entry = next[call];
             continue;
         }
         let op = &ops[id as usize];
-        // Applying an unknown operation only pays if an `Ok` operation observes it, and (see
-        // `observers`) one of the window's must: skip it when none can.
-        let mut observed_by = |get: &u32| {
-            let Some(marker) = op.marker else { return true };
-            *contains.entry((*get, id)).or_insert_with(|| match ops[*get as usize].expected {
-                Some(KvOutput::Value(Some(read))) => read.contains(marker),
-                _ => false,
-            })
-        };
-        let skip = match unknown_pass {
-            false => op.expected.is_none(),
-            true => op.expected.is_some() || !(window.0 || window.1.iter().any(&mut observed_by)),
-        };
-        if skip {
-            entry = next[entry];
-            continue;
-        }
         let (after, fits) = values.step(state, id, op);
-        // An epoch opens when an unknown operation is applied: the shadow then tracks the value
-        // without it. An `Ok` output that differs on the shadow observes the operation and
-        // closes the epoch. If instead the value and the shadow meet again, the operation was
-        // overwritten unobserved: the same order without it is as good, and the search tries
-        // that order anyway, so this branch is dropped. This keeps unknown operations, which
-        // stay pending forever, from multiplying the states of a failing search.
-        let shadow_after = match (shadow, op.expected) {
-            (NO_SHADOW, None) => state,
-            (NO_SHADOW, Some(_)) => NO_SHADOW,
-            (shadow, expected) => match values.step(shadow, id, op) {
-                (_, false) if expected.is_some() => NO_SHADOW,
-                (shadow_after, _) => shadow_after,
-            },
-        };
         // Applying an unknown operation that changes nothing is never better than leaving it
         // out, which keeps the option to apply it later: skip that branch.
-        let useful = op.expected.is_some() || after != state;
-        if fits && useful && shadow_after != after {
+        if fits && (op.expected.is_some() || after != state) {
             linearized[id as usize / 64] |= 1 << (id % 64);
-            cache_key(&linearized, after, shadow_after, &mut scratch);
+            cache_key(&linearized, after, &mut scratch);
             // Looking up the borrowed key first allocates only for new states.
             if !cache.contains(&scratch[..]) {
                 cache.insert(scratch.as_slice().into());
@@ -354,8 +285,8 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
                 if states > limits.max_states {
                     return (Search::GaveUp, values);
                 }
-                stack.push((entry, state, shadow));
-                (state, shadow, unknown_pass) = (after, shadow_after, false);
+                stack.push((entry, state));
+                state = after;
                 unlink(&mut next, &mut prev, entry);
                 if return_node[id as usize] != HEAD {
                     unlink(&mut next, &mut prev, return_node[id as usize]);
@@ -370,37 +301,15 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     }
 }
 
-/// The `Ok` operations that may observe an unknown write applied now: the reads and
-/// compare-and-sets (whether any) invoked before the earliest pending read returns. Removing an
-/// unobserved unknown operation from a linearization leaves a linearization, so it suffices
-/// to apply those that some `Ok` output depends on; and the first such output comes no later
-/// than that read, which reports the whole value: if it did not tell the two runs apart (with
-/// and without the write), nothing after it can.
-fn observers(ops: &[KeyOp], events: &[(u64, bool, u32)], next: &[usize]) -> (bool, Vec<u32>) {
-    let (mut cas, mut gets) = (false, Vec::new());
-    let mut node = next[0];
-    while node != 0 {
-        let (_, is_return, id) = events[node - 1];
-        match (ops[id as usize].op, ops[id as usize].expected.is_some(), is_return) {
-            (KvOp::Get { .. }, true, true) => break,
-            (KvOp::Get { .. }, true, false) => gets.push(id),
-            (KvOp::Cas { .. }, true, false) => cas = true,
-            _ => {}
-        }
-        node = next[node];
-    }
-    (cas, gets)
-}
-
 /// A compact cache key: the value id, one past the highest linearized operation, and the
 /// operations below it left out. Ids follow invocation order and real time forces old
 /// operations to be linearized, so the holes are only the few concurrent or unknown ones —
 /// far smaller than the bitset on long histories.
-fn cache_key(linearized: &[u64], state: u32, shadow: u32, key: &mut Vec<u32>) {
+fn cache_key(linearized: &[u64], state: u32, key: &mut Vec<u32>) {
     let top = linearized.iter().rposition(|&word| word != 0);
     let end = top.map_or(0, |w| w * 64 + 64 - linearized[w].leading_zeros() as usize);
     key.clear();
-    key.extend([state, shadow, end as u32]);
+    key.extend([state, end as u32]);
     for (w, &word) in linearized.iter().enumerate().take(end.div_ceil(64)) {
         let mut holes = !word;
         if (w + 1) * 64 > end {
