@@ -169,7 +169,11 @@ impl Simulation {
                 }
                 Ok(())
             }
-            _ => Ok(()),
+            // The workload ignores refused transfers: the next decision simply tries again.
+            Output::TransferRejected { .. } => Ok(()),
+            // `Output` is non-exhaustive: a kind the simulator does not execute would silently
+            // weaken every run, so it stops the run loudly instead.
+            other => panic!("the simulator does not execute {other:?}"),
         }
     }
 
