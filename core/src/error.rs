@@ -132,8 +132,9 @@ pub enum ReadError {
     /// The leader refused a forwarded read (it was not leader any more).
     #[error("the leader refused the forwarded read")]
     RefusedByLeader,
-    /// A forwarded read got no answer within an election timeout.
-    #[error("the forwarded read timed out")]
+    /// The read was not confirmed within an election timeout (a forwarded read got no
+    /// answer, or the leader could not reach a quorum).
+    #[error("the read timed out")]
     TimedOut,
 }
 

@@ -23,12 +23,16 @@ pub enum Input<T> {
     },
     /// The application asks to append commands to the replicated log.
     Propose(Proposal<T>),
-    /// Start an election now, without waiting for the election timeout.
-    Campaign,
     /// Ask for a linearizable read point (ReadIndex, thesis §6.4). The answer is
     /// [`Output::ReadReady`] with an index: once the application has applied that far, reading
     /// its state machine is linearizable. A follower forwards the request to its leader.
+    /// Give every read its own id: an answer is matched to its read by id alone, so reusing an
+    /// id while an earlier read with it may still be answered could release the new read with
+    /// the old one's index.
     ReadIndex(ReadId),
+    /// Start an election now — through PreVote when it is on, so that a campaign cannot
+    /// disrupt a healthy leader (ignored on a leader).
+    Campaign,
     /// Hand leadership to `target` (thesis §3.10): the leader brings it up to date, then tells
     /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
     /// election timeout.

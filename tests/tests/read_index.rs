@@ -96,18 +96,46 @@ fn a_duplicated_ack_from_one_follower_counts_once() {
 
 #[test]
 fn a_deposed_leader_rejects_its_pending_reads_instead_of_serving_them() {
-    let (mut cluster, old) = settled(3);
+    // Plain §5 elections, so that a forced election can depose the old leader at once.
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    let old = cluster.elect(100);
+    cluster.run_until(3, |_| false);
     cluster.isolate(old);
     cluster.read_index(old, 5);
-    let others: Vec<NodeId> = cluster.ids().into_iter().filter(|&id| id != old).collect();
-    assert!(cluster.run_until(100, |c| others.iter().any(|&id| c.node(id).role() == Role::Leader)));
+    // Another node wins a later term at once (a forced election, no ticks pass).
+    let other = cluster.ids().into_iter().find(|&id| id != old).expect("another node");
+    cluster.drop_all();
+    cluster.step(other, Input::Campaign);
+    cluster.deliver_all();
     assert!(cluster.read_outcomes(old).is_empty(), "no quorum: still pending");
+    // The old leader hears the new term and steps down: the read fails, never served.
     cluster.heal();
     cluster.run_until(20, |c| c.node(old).role() == Role::Follower);
-    let term = cluster.node(old).term();
-    assert_eq!(
+    assert!(matches!(
         cluster.read_outcomes(old),
-        [Output::ReadRejected { id: ReadId(5), error: ReadError::LeadershipLost { term } }]
+        [Output::ReadRejected { id: ReadId(5), error: ReadError::LeadershipLost { .. } }]
+    ));
+}
+
+#[test]
+fn a_leader_that_cannot_reach_a_quorum_times_its_reads_out() {
+    // Without CheckQuorum an isolated leader never steps down; its read must still end.
+    let mut cluster = Cluster::with_config(3, |config| config.check_quorum = false);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    cluster.isolate(leader);
+    cluster.read_index(leader, 6);
+    let election_ticks = cluster.node(leader).config().election_ticks;
+    for _ in 0..election_ticks {
+        cluster.tick(leader);
+        cluster.drop_all();
+    }
+    assert_eq!(
+        cluster.read_outcomes(leader),
+        [Output::ReadRejected { id: ReadId(6), error: ReadError::TimedOut }]
     );
 }
 
@@ -216,4 +244,46 @@ fn a_leader_that_sent_timeout_now_no_longer_trusts_its_lease() {
         [Output::ReadRejected { id: ReadId(3), .. }] | [Output::ReadReady { id: ReadId(3), .. }]
     ));
     assert_eq!(cluster.node(leader).stats().lease_reads, 0);
+}
+
+#[test]
+fn a_restarted_node_stays_loyal_for_an_election_timeout_so_leases_hold() {
+    let mut cluster = Cluster::with_config(3, with_leases);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let ids = cluster.ids();
+    let mut others = ids.iter().copied().filter(|&id| id != leader);
+    let (restarted, asker) = (others.next().expect("follower"), others.next().expect("follower"));
+    cluster.crash(restarted);
+    cluster.restart(restarted);
+    let node = cluster.node(restarted);
+    let request = stepraft::RequestVote {
+        term: node.term().next().expect("term"),
+        last_log_index: node.last_index(),
+        last_log_term: node.last_term(),
+        transfer: false,
+    };
+    let pre_vote = |cluster: &mut Cluster| {
+        let message = Message::PreVote(request);
+        cluster.step(restarted, Input::Receive { from: asker, message }).into_iter().any(
+            |o| matches!(o, Output::Send { message: Message::PreVoteResponse(r), .. } if r.granted),
+        )
+    };
+    // Before the crash it acknowledged the leader, whose lease may rely on it: no vote yet.
+    assert!(!pre_vote(&mut cluster));
+    let term = cluster.node(restarted).term();
+    let _ = cluster
+        .step(restarted, Input::Receive { from: asker, message: Message::RequestVote(request) });
+    assert_eq!(cluster.node(restarted).term(), term, "the vote request is ignored");
+    cluster.drop_all();
+    // After an election timeout without a leader, it may help elect one again.
+    let election_ticks = cluster.node(restarted).config().election_ticks;
+    for _ in 0..election_ticks {
+        cluster.tick(restarted);
+        cluster.drop_all();
+    }
+    let _ = pre_vote(&mut cluster);
+    assert!(
+        cluster.node(restarted).voted_for().is_none() || cluster.node(restarted).term() >= term
+    );
 }

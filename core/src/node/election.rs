@@ -27,6 +27,7 @@ impl<T: Command> Node<T> {
                     self.broadcast_heartbeat();
                 }
                 self.tick_transfer();
+                self.expire_leader_reads();
                 self.election_elapsed = self.election_elapsed.saturating_add(1);
                 if self.election_elapsed >= self.config.election_ticks {
                     self.election_elapsed = 0;
@@ -47,6 +48,7 @@ impl<T: Command> Node<T> {
 
     /// An election timeout: ask first with PreVote when enabled, else campaign at once.
     fn start_election(&mut self) {
+        self.restarted_recently = false;
         if self.config.pre_vote {
             self.become_pre_candidate();
         } else {
@@ -54,12 +56,14 @@ impl<T: Command> Node<T> {
         }
     }
 
+    /// `Input::Campaign`: start an election now, through PreVote when it is on (as etcd does),
+    /// so that even an operator's campaign cannot disrupt a healthy leader.
     pub(super) fn on_campaign(&mut self) {
         match self.role {
             RoleState::Leader(_) => {}
             RoleState::Follower { .. }
             | RoleState::PreCandidate { .. }
-            | RoleState::Candidate { .. } => self.become_candidate(false),
+            | RoleState::Candidate { .. } => self.start_election(),
         }
     }
 
@@ -80,9 +84,14 @@ impl<T: Command> Node<T> {
 
     /// Whether this node heard from a live leader (or is one) within the minimum election
     /// timeout, with CheckQuorum on: vote requests are then ignored (leader stickiness).
+    ///
+    /// With lease reads on, a node that just restarted counts as having heard from a leader
+    /// until its first election timeout: before the crash it may have acknowledged a heartbeat
+    /// that some leader's lease relies on, and forgetting that would let it help elect another
+    /// leader inside the lease.
     pub(super) fn is_in_leader_lease(&self) -> bool {
         let knows_leader = match self.role {
-            RoleState::Follower { leader, .. } => leader.is_some(),
+            RoleState::Follower { leader, .. } => leader.is_some() || self.restarted_recently,
             RoleState::Leader(_) => true,
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => false,
         };
@@ -243,7 +252,10 @@ impl<T: Command> Node<T> {
         // help elect another.
         let can_vote = self.voted_for == Some(from)
             || (self.voted_for.is_none()
-                && matches!(self.role, RoleState::Follower { leader: None, .. }));
+                && matches!(
+                    self.role,
+                    RoleState::Follower { leader: None, .. } | RoleState::PreCandidate { .. }
+                ));
         let granted =
             can_vote && self.log.is_up_to_date(request.last_log_index, request.last_log_term);
         if granted {

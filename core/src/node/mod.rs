@@ -46,6 +46,9 @@ pub struct Node<T> {
     /// The current randomized election timeout, in `[election_ticks, 2 · election_ticks)`.
     election_timeout: u32,
     rng: ChaCha8Rng,
+    /// Set by `restore` when lease reads are on; cleared at the first election timeout (see
+    /// `is_in_leader_lease`).
+    restarted_recently: bool,
     /// The hard state as last handed to the IO layer.
     persisted: HardState,
     /// The `(role, leader)` last reported with `LeaderChanged`.
@@ -153,6 +156,7 @@ impl<T: Command> Node<T> {
             election_elapsed: 0,
             election_timeout: 0,
             rng,
+            restarted_recently: false,
             persisted: HardState::default(),
             notified: (Role::Follower, None),
             stats: NodeStats::default(),
@@ -178,6 +182,7 @@ impl<T: Command> Node<T> {
         node.commit = hard_state.commit;
         node.log = RaftLog::from_entries(entries);
         node.durable_index = node.log.last_index();
+        node.restarted_recently = node.config.lease_reads;
         node.persisted = hard_state;
         Ok(node)
     }

@@ -47,6 +47,9 @@ pub(super) struct PendingRead {
     index: LogIndex,
     /// The first heartbeat round sent after registration; its acks confirm the read.
     round: u64,
+    /// Leader ticks left before the read is given up (without CheckQuorum a leader cut off
+    /// from the majority never steps down, so its reads need their own deadline).
+    ticks_left: u32,
 }
 
 /// The leader's read bookkeeping.
@@ -68,8 +71,8 @@ pub(super) struct LeaderReads {
     acked: BTreeMap<NodeId, u64>,
     /// Reads awaiting a quorum, in round order.
     pending: VecDeque<PendingRead>,
-    /// Reads that arrived before this term's first commit.
-    awaiting_commit: Vec<Requester>,
+    /// Reads that arrived before this term's first commit, with their ticks left.
+    awaiting_commit: Vec<(Requester, u32)>,
 }
 
 impl LeaderReads {
@@ -147,7 +150,8 @@ impl<T: Command> Node<T> {
     fn leader_read(&mut self, requester: Requester) {
         if !self.has_committed_in_term() {
             if let RoleState::Leader(leader) = &mut self.role {
-                leader.reads.awaiting_commit.push(requester);
+                let ticks_left = self.config.election_ticks;
+                leader.reads.awaiting_commit.push((requester, ticks_left));
             }
             return;
         }
@@ -167,10 +171,11 @@ impl<T: Command> Node<T> {
             self.complete_read(requester, index);
             return;
         }
+        let ticks_left = self.config.election_ticks;
         let RoleState::Leader(leader) = &mut self.role else { return };
         // The heartbeat broadcast below starts this round.
         let round = leader.reads.round + 1;
-        leader.reads.pending.push_back(PendingRead { requester, index, round });
+        leader.reads.pending.push_back(PendingRead { requester, index, round, ticks_left });
         self.broadcast_heartbeat();
     }
 
@@ -202,7 +207,7 @@ impl<T: Command> Node<T> {
     pub(super) fn release_reads_awaiting_commit(&mut self) {
         let RoleState::Leader(leader) = &mut self.role else { return };
         let waiting = std::mem::take(&mut leader.reads.awaiting_commit);
-        for requester in waiting {
+        for (requester, _) in waiting {
             self.register_read(requester);
         }
     }
@@ -272,6 +277,44 @@ impl<T: Command> Node<T> {
         self.pending.notices.push(output);
     }
 
+    /// Fails a read this leader was holding: locally with `error`, or by refusing the
+    /// follower that forwarded it.
+    fn fail_read(&mut self, requester: Requester, error: ReadError) {
+        match requester {
+            Requester::Local(id) => self.reject_read(id, error),
+            Requester::Forwarded { from, id } => {
+                let response = ReadIndexResponse { term: self.term, id, index: None };
+                self.send(from, Message::ReadIndexResponse(response));
+            }
+        }
+    }
+
+    /// Counts down the leader's unconfirmed reads; those still waiting after an election
+    /// timeout fail with `TimedOut` rather than hang.
+    pub(super) fn expire_leader_reads(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        let mut expired = Vec::new();
+        leader.reads.pending.retain_mut(|read| {
+            read.ticks_left = read.ticks_left.saturating_sub(1);
+            let keep = read.ticks_left > 0;
+            if !keep {
+                expired.push(read.requester);
+            }
+            keep
+        });
+        leader.reads.awaiting_commit.retain_mut(|(requester, ticks_left)| {
+            *ticks_left = ticks_left.saturating_sub(1);
+            let keep = *ticks_left > 0;
+            if !keep {
+                expired.push(*requester);
+            }
+            keep
+        });
+        for requester in expired {
+            self.fail_read(requester, ReadError::TimedOut);
+        }
+    }
+
     /// Counts down forwarded reads; those without an answer after an election timeout fail.
     pub(super) fn expire_forwarded_reads(&mut self) {
         let RoleState::Follower { forwarded_reads, .. } = &mut self.role else { return };
@@ -296,16 +339,10 @@ impl<T: Command> Node<T> {
         match old {
             RoleState::Leader(leader) => {
                 let waiting = leader.reads.pending.into_iter().map(|read| read.requester);
-                for requester in waiting.chain(leader.reads.awaiting_commit) {
-                    match requester {
-                        Requester::Local(id) => {
-                            self.reject_read(id, ReadError::LeadershipLost { term })
-                        }
-                        Requester::Forwarded { from, id } => {
-                            let response = ReadIndexResponse { term, id, index: None };
-                            self.send(from, Message::ReadIndexResponse(response));
-                        }
-                    }
+                let awaiting =
+                    leader.reads.awaiting_commit.into_iter().map(|(requester, _)| requester);
+                for requester in waiting.chain(awaiting) {
+                    self.fail_read(requester, ReadError::LeadershipLost { term });
                 }
             }
             RoleState::Follower { forwarded_reads, .. } => {

@@ -170,6 +170,7 @@ impl<T: Command> Node<T> {
             }
         }
         self.election_elapsed = 0;
+        self.restarted_recently = false;
         true
     }
 
@@ -305,7 +306,11 @@ impl<T: Command> Node<T> {
             return;
         };
         progress.on_heartbeat_response();
-        let behind = progress.match_index() < last_index;
+        // Probe only when nothing is in flight: an empty append overtaking in-flight entries
+        // would be refused and needlessly drop the follower back to probing.
+        let behind = progress.match_index() < last_index
+            && (progress.state() == crate::progress::ReplicationState::Probe
+                || progress.in_flight() == 0);
         leader.reads.on_ack(from, response.round);
         if behind {
             self.send_append(from, true);
