@@ -98,6 +98,7 @@ mod entry;
 mod error;
 mod io;
 mod log;
+mod membership;
 mod message;
 mod node;
 mod progress;
@@ -110,6 +111,7 @@ pub use error::{ConfigError, ProposeError, RangeError, ReadError, RestoreError, 
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,
 };
+pub use membership::Membership;
 pub use message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
     HeartbeatResponse, Message, ReadIndexRequest, ReadIndexResponse, RequestVote,

@@ -13,7 +13,7 @@ use crate::message::{
     RequestVote, RequestVoteResponse,
 };
 use crate::progress::Progress;
-use crate::quorum::{majority, tally_votes, VoteResult};
+use crate::quorum::VoteResult;
 use crate::types::{NodeId, Term};
 
 impl<T: Command> Node<T> {
@@ -71,13 +71,12 @@ impl<T: Command> Node<T> {
     /// may be on the minority side of a partition; it steps down so that clients go elsewhere.
     fn check_quorum(&mut self) {
         let RoleState::Leader(leader) = &mut self.role else { return };
-        let heard = self
-            .voters
-            .iter()
-            .filter(|&&voter| voter == self.config.id || leader.recent_active.contains(&voter))
-            .count();
+        let me = self.config.id;
+        let heard_from_quorum = self
+            .membership
+            .has_quorum(|voter| voter == me || leader.recent_active.contains(&voter));
         leader.recent_active.clear();
-        if self.config.check_quorum && heard < majority(self.voters.len()) {
+        if self.config.check_quorum && !heard_from_quorum {
             self.become_follower(self.term, None);
         }
     }
@@ -119,7 +118,7 @@ impl<T: Command> Node<T> {
     /// PreVote: ask for votes for the next term without moving to it, so that a node that
     /// cannot win (cut off, or behind) never bumps the cluster's term.
     fn become_pre_candidate(&mut self) {
-        if !self.voters.contains(&self.config.id) {
+        if !self.membership.is_voter(self.config.id) {
             return;
         }
         let Some(next_term) = self.term.next() else { return };
@@ -135,7 +134,7 @@ impl<T: Command> Node<T> {
     }
 
     pub(super) fn become_candidate(&mut self, transfer: bool) {
-        if !self.voters.contains(&self.config.id) {
+        if !self.membership.is_voter(self.config.id) {
             return;
         }
         let Some(term) = self.term.next() else {
@@ -164,22 +163,24 @@ impl<T: Command> Node<T> {
     }
 
     fn peer_voters(&self) -> Vec<NodeId> {
-        self.voters.iter().copied().filter(|&voter| voter != self.config.id).collect()
+        self.membership.all_voters().filter(|&voter| voter != self.config.id).collect()
     }
 
     fn become_leader(&mut self) {
         let last_index = self.log.last_index();
+        // Every member but this node gets the log: voters of both halves and learners.
         let progress = self
-            .voters
-            .iter()
-            .filter(|&&voter| voter != self.config.id)
-            .map(|&voter| (voter, Progress::new(last_index)))
+            .membership
+            .members()
+            .into_iter()
+            .filter(|&member| member != self.config.id)
+            .map(|member| (member, Progress::new(last_index)))
             .collect();
         self.change_role(RoleState::Leader(Box::new(LeaderState {
             progress,
             heartbeat_elapsed: 0,
             uncommitted_bytes: 0,
-            match_scratch: Vec::with_capacity(self.voters.len()),
+            match_scratch: Vec::new(),
             reads: LeaderReads::default(),
             recent_active: BTreeSet::new(),
             transfer: None,
@@ -196,7 +197,7 @@ impl<T: Command> Node<T> {
     /// Becomes leader if a majority has granted its vote, follower if a majority refused.
     fn maybe_win_election(&mut self) {
         let RoleState::Candidate { votes } = &self.role else { return };
-        match tally_votes(&self.voters, votes) {
+        match self.membership.vote_result(votes) {
             VoteResult::Won => self.become_leader(),
             VoteResult::Lost => self.become_follower(self.term, None),
             VoteResult::Pending => {}
@@ -206,7 +207,7 @@ impl<T: Command> Node<T> {
     /// Starts the real election once a majority granted the pre-vote.
     fn maybe_win_pre_vote(&mut self) {
         let RoleState::PreCandidate { votes } = &self.role else { return };
-        match tally_votes(&self.voters, votes) {
+        match self.membership.vote_result(votes) {
             VoteResult::Won => self.become_candidate(false),
             VoteResult::Lost => self.become_follower(self.term, None),
             VoteResult::Pending => {}
@@ -273,7 +274,7 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         };
-        if !self.voters.contains(&from) {
+        if !self.membership.is_voter(from) {
             // Only voters count; recording others would let a hostile peer grow the map.
             self.stats.ignored_messages += 1;
             return;
@@ -304,7 +305,7 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         };
-        if !self.voters.contains(&from) || Some(response.term) != expected {
+        if !self.membership.is_voter(from) || Some(response.term) != expected {
             // A non-voter, or an answer to an earlier pre-vote round.
             self.stats.ignored_messages += 1;
             return;

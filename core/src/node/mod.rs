@@ -16,6 +16,7 @@ use crate::entry::{Command, Entry};
 use crate::error::{ConfigError, RangeError, RestoreError};
 use crate::io::{DurableState, HardState, Input, Output, Persist, Role};
 use crate::log::RaftLog;
+use crate::membership::Membership;
 use crate::message::Message;
 use crate::progress::Progress;
 use crate::types::{LogIndex, NodeId, Term};
@@ -27,8 +28,8 @@ use read::{ForwardedRead, LeaderReads};
 #[derive(Clone, Debug)]
 pub struct Node<T> {
     config: Config,
-    /// The voting members, ordered so that iteration is deterministic.
-    voters: BTreeSet<NodeId>,
+    /// The configuration in force: the latest in the log, else the initial one.
+    membership: Membership,
     /// invariant: never decreases.
     term: Term,
     /// invariant: set at most once per term.
@@ -145,7 +146,7 @@ impl<T: Command> Node<T> {
         let rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
         let mut node = Node {
             config,
-            voters,
+            membership: Membership::with_voters(voters),
             term: Term(0),
             voted_for: None,
             log: RaftLog::new(),
@@ -429,9 +430,14 @@ impl<T: Command> Node<T> {
         &self.config
     }
 
-    /// The voting members, in ascending order.
+    /// The voting members (of both halves of a joint configuration), in ascending order.
     pub fn voters(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.voters.iter().copied()
+        self.membership.all_voters()
+    }
+
+    /// The configuration in force.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// This node's role.

@@ -28,7 +28,6 @@ use crate::entry::Command;
 use crate::error::ReadError;
 use crate::io::Output;
 use crate::message::{Message, ReadIndexRequest, ReadIndexResponse};
-use crate::quorum::majority;
 use crate::types::{LogIndex, NodeId, ReadId};
 
 /// Who asked for a read.
@@ -161,7 +160,8 @@ impl<T: Command> Node<T> {
     /// Starts a heartbeat round that will confirm this read.
     fn register_read(&mut self, requester: Requester) {
         let index = self.commit;
-        if self.voters.len() == 1 {
+        let me = self.config.id;
+        if self.membership.has_quorum(|voter| voter == me) {
             // A single voter is its own quorum.
             self.complete_read(requester, index);
             return;
@@ -189,19 +189,15 @@ impl<T: Command> Node<T> {
         let lease_ticks =
             u64::from(self.config.election_ticks.saturating_sub(self.config.lease_margin_ticks));
         let now = leader.reads.ticks;
-        let fresh = self
-            .voters
-            .iter()
-            .filter(|&&voter| {
-                voter == self.config.id
-                    || leader
-                        .reads
-                        .acked_sent_at
-                        .get(&voter)
-                        .is_some_and(|&sent| sent + lease_ticks > now)
-            })
-            .count();
-        fresh >= majority(self.voters.len())
+        let me = self.config.id;
+        self.membership.has_quorum(|voter| {
+            voter == me
+                || leader
+                    .reads
+                    .acked_sent_at
+                    .get(&voter)
+                    .is_some_and(|&sent| sent + lease_ticks > now)
+        })
     }
 
     pub(super) fn release_reads_awaiting_commit(&mut self) {
@@ -214,19 +210,16 @@ impl<T: Command> Node<T> {
 
     /// Releases every pending read whose round a quorum has acknowledged.
     pub(super) fn confirm_reads(&mut self) {
-        let needed = majority(self.voters.len());
+        let me = self.config.id;
         let RoleState::Leader(leader) = &mut self.role else { return };
         let mut released = Vec::new();
         while let Some(read) = leader.reads.pending.front() {
-            let acks = self
-                .voters
-                .iter()
-                .filter(|&&voter| {
-                    voter == self.config.id
-                        || leader.reads.acked.get(&voter).is_some_and(|&acked| acked >= read.round)
-                })
-                .count();
-            if acks < needed {
+            let acked = &leader.reads.acked;
+            let round = read.round;
+            let confirmed = self.membership.has_quorum(|voter| {
+                voter == me || acked.get(&voter).is_some_and(|&acked| acked >= round)
+            });
+            if !confirmed {
                 break;
             }
             released.push(*read);

@@ -8,7 +8,6 @@ use crate::message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
     HeartbeatResponse, Message,
 };
-use crate::quorum::majority_index;
 use crate::types::{LogIndex, NodeId};
 
 impl<T: Command> Node<T> {
@@ -323,16 +322,14 @@ impl<T: Command> Node<T> {
     pub(super) fn maybe_commit(&mut self) -> bool {
         let own_match = self.self_match_index();
         let RoleState::Leader(leader) = &mut self.role else { return false };
-        leader.match_scratch.clear();
-        for voter in &self.voters {
-            let match_index = if *voter == self.config.id {
+        let (me, progress) = (self.config.id, &leader.progress);
+        let candidate = self.membership.committed_index_with(&mut leader.match_scratch, |voter| {
+            if voter == me {
                 own_match
             } else {
-                leader.progress.get(voter).map_or(LogIndex(0), |p| p.match_index())
-            };
-            leader.match_scratch.push(match_index);
-        }
-        let candidate = majority_index(&mut leader.match_scratch);
+                progress.get(&voter).map_or(LogIndex(0), |p| p.match_index())
+            }
+        });
         if candidate <= self.commit || self.log.term(candidate) != Some(self.term) {
             return false;
         }

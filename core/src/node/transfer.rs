@@ -23,7 +23,7 @@ impl<T: Command> Node<T> {
         let leader_hint = self.leader();
         let error = match &self.role {
             RoleState::Leader(_) if target == self.config.id => Some(TransferError::AlreadyLeader),
-            RoleState::Leader(_) if !self.voters.contains(&target) => {
+            RoleState::Leader(_) if !self.membership.is_voter(target) => {
                 Some(TransferError::NotAVoter(target))
             }
             RoleState::Leader(leader) => match leader.transfer {

@@ -1,0 +1,173 @@
+//! Cluster membership: who votes, who only learns, and the quorum rules of a configuration —
+//! including joint consensus (thesis §4.3), where every decision needs a majority of the
+//! outgoing voters *and* of the incoming ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::quorum::{majority_index, tally_votes, VoteResult};
+use crate::types::{LogIndex, NodeId};
+
+/// A cluster configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Membership {
+    /// The voters of the configuration (the incoming one during joint consensus).
+    pub voters: BTreeSet<NodeId>,
+    /// The voters of the outgoing configuration during joint consensus; empty otherwise.
+    pub outgoing: BTreeSet<NodeId>,
+    /// Members that receive the log but neither vote nor count toward commitment.
+    pub learners: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    /// A simple (non-joint) configuration of `voters` without learners.
+    pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
+        Membership { voters: voters.into_iter().collect(), ..Membership::default() }
+    }
+
+    /// Whether this is a joint configuration.
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Whether `id` votes in this configuration (in either half of a joint one).
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    /// Whether `id` is a voter or a learner.
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.learners.contains(&id)
+    }
+
+    /// Every voter of either half, ascending.
+    pub fn all_voters(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.union(&self.outgoing).copied()
+    }
+
+    /// Every member (voters of both halves and learners), ascending.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        self.all_voters().chain(self.learners.iter().copied()).collect()
+    }
+
+    /// Whether the nodes for which `agrees` holds form a quorum: a majority of the voters,
+    /// and during joint consensus also a majority of the outgoing voters. A configuration
+    /// without voters has no quorum.
+    pub fn has_quorum(&self, agrees: impl Fn(NodeId) -> bool) -> bool {
+        let majority_of =
+            |set: &BTreeSet<NodeId>| set.iter().filter(|&&id| agrees(id)).count() > set.len() / 2;
+        !self.voters.is_empty()
+            && majority_of(&self.voters)
+            && (self.outgoing.is_empty() || majority_of(&self.outgoing))
+    }
+
+    /// The highest index stored on a quorum, given each voter's match index.
+    pub fn committed_index(&self, match_of: impl Fn(NodeId) -> LogIndex) -> LogIndex {
+        self.committed_index_with(&mut Vec::new(), match_of)
+    }
+
+    /// [`Membership::committed_index`] with a reusable buffer, so the leader's hot path does
+    /// not allocate.
+    pub(crate) fn committed_index_with(
+        &self,
+        scratch: &mut Vec<LogIndex>,
+        match_of: impl Fn(NodeId) -> LogIndex,
+    ) -> LogIndex {
+        let mut half = |set: &BTreeSet<NodeId>| {
+            scratch.clear();
+            scratch.extend(set.iter().map(|&id| match_of(id)));
+            majority_index(scratch)
+        };
+        let incoming = half(&self.voters);
+        if self.outgoing.is_empty() {
+            incoming
+        } else {
+            incoming.min(half(&self.outgoing))
+        }
+    }
+
+    /// The result of an election with these `votes`: won when both halves are won, lost when
+    /// either half is lost.
+    pub fn vote_result(&self, votes: &BTreeMap<NodeId, bool>) -> VoteResult {
+        if self.voters.is_empty() {
+            return VoteResult::Pending;
+        }
+        let incoming = tally_votes(&self.voters, votes);
+        if self.outgoing.is_empty() {
+            return incoming;
+        }
+        match (incoming, tally_votes(&self.outgoing, votes)) {
+            (VoteResult::Won, VoteResult::Won) => VoteResult::Won,
+            (VoteResult::Lost, _) | (_, VoteResult::Lost) => VoteResult::Lost,
+            _ => VoteResult::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(ids: &[u64]) -> BTreeSet<NodeId> {
+        ids.iter().map(|&id| NodeId(id)).collect()
+    }
+
+    fn joint(incoming: &[u64], outgoing: &[u64]) -> Membership {
+        Membership { voters: ids(incoming), outgoing: ids(outgoing), learners: BTreeSet::new() }
+    }
+
+    #[test]
+    fn a_simple_configuration_needs_a_majority() {
+        let membership = Membership::with_voters(ids(&[1, 2, 3]));
+        assert!(membership.has_quorum(|id| id.0 <= 2));
+        assert!(!membership.has_quorum(|id| id.0 == 1));
+        let matches = |id: NodeId| LogIndex([0, 9, 5, 1][id.0 as usize]);
+        assert_eq!(membership.committed_index(matches), LogIndex(5));
+    }
+
+    #[test]
+    fn a_joint_configuration_needs_both_majorities() {
+        // Replace {1, 2, 3} by {3, 4, 5}.
+        let membership = joint(&[3, 4, 5], &[1, 2, 3]);
+        assert!(!membership.has_quorum(|id| [1, 2, 3].contains(&id.0)), "old half only");
+        assert!(!membership.has_quorum(|id| [3, 4, 5].contains(&id.0)), "new half only");
+        assert!(membership.has_quorum(|id| [2, 3, 4].contains(&id.0)));
+        let matches = |id: NodeId| LogIndex([0, 10, 10, 4, 2, 2][id.0 as usize]);
+        // Old half: 10, 10, 4 -> 10; new half: 4, 2, 2 -> 2; joint: 2.
+        assert_eq!(membership.committed_index(matches), LogIndex(2));
+    }
+
+    #[test]
+    fn joint_elections_are_won_in_both_halves_and_lost_in_either() {
+        let membership = joint(&[3, 4, 5], &[1, 2, 3]);
+        let votes = |granted: &[u64], refused: &[u64]| {
+            let mut votes = BTreeMap::new();
+            for &id in granted {
+                votes.insert(NodeId(id), true);
+            }
+            for &id in refused {
+                votes.insert(NodeId(id), false);
+            }
+            votes
+        };
+        assert_eq!(membership.vote_result(&votes(&[1, 2, 3], &[])), VoteResult::Pending);
+        assert_eq!(membership.vote_result(&votes(&[2, 3, 4], &[])), VoteResult::Won);
+        assert_eq!(membership.vote_result(&votes(&[3], &[4, 5])), VoteResult::Lost);
+        assert_eq!(membership.vote_result(&votes(&[3], &[1, 2])), VoteResult::Lost);
+    }
+
+    #[test]
+    fn learners_never_count_and_an_empty_configuration_decides_nothing() {
+        let mut membership = Membership::with_voters(ids(&[1]));
+        membership.learners = ids(&[2, 3]);
+        assert!(membership.has_quorum(|id| id.0 == 1));
+        assert!(!membership.has_quorum(|id| id.0 != 1));
+        assert!(membership.is_member(NodeId(3)) && !membership.is_voter(NodeId(3)));
+        let empty = Membership::default();
+        assert!(!empty.has_quorum(|_| true));
+        assert_eq!(empty.vote_result(&BTreeMap::new()), VoteResult::Pending);
+    }
+}
