@@ -1,8 +1,7 @@
 //! Node configuration, validated once at construction.
 
-use std::collections::BTreeSet;
-
 use crate::error::ConfigError;
+use crate::membership::Membership;
 use crate::types::NodeId;
 
 /// How one node behaves: who it is, who votes, its timers and its limits.
@@ -14,8 +13,20 @@ use crate::types::NodeId;
 pub struct Config {
     /// This node's id.
     pub id: NodeId,
-    /// Every voting member of the cluster, this node included.
+    /// The initial voters (used until a configuration entry is in the log). Empty for a node
+    /// that joins an existing cluster: it stays passive — never campaigns — until it learns
+    /// the configuration from a leader.
     pub voters: Vec<NodeId>,
+    /// The initial learners: members that receive the log but do not vote.
+    pub learners: Vec<NodeId>,
+    /// No election starts while the configuration has fewer voters than this (the
+    /// leader-election seed's `min_node`).
+    pub min_voters: usize,
+    /// Membership changes that would make more voters than this are refused (the seed's
+    /// `max_node`).
+    pub max_voters: usize,
+    /// Leave a joint configuration automatically once it is committed.
+    pub auto_leave_joint: bool,
     /// The minimum election timeout: a follower that hears from no leader for a random number
     /// of ticks in `[election_ticks, 2 · election_ticks)` starts an election (§5.2).
     pub election_ticks: u32,
@@ -65,6 +76,10 @@ impl Config {
         Config {
             id,
             voters: voters.into_iter().collect(),
+            learners: Vec::new(),
+            min_voters: 1,
+            max_voters: usize::MAX,
+            auto_leave_joint: true,
             election_ticks: 10,
             heartbeat_ticks: 1,
             entries_per_message_max: 1024,
@@ -100,7 +115,13 @@ impl Config {
                 election_ticks: self.election_ticks,
             });
         }
-        self.validated_voters()?;
+        self.initial_membership()?;
+        if self.min_voters == 0 || self.max_voters < self.min_voters {
+            return Err(ConfigError::BadVoterLimits {
+                min_voters: self.min_voters,
+                max_voters: self.max_voters,
+            });
+        }
         if self.entries_per_message_max == 0 {
             return Err(ConfigError::ZeroEntriesPerMessage);
         }
@@ -125,21 +146,20 @@ impl Config {
         Ok(())
     }
 
-    /// The voters as an ordered set, after checking the list.
-    pub(crate) fn validated_voters(&self) -> Result<BTreeSet<NodeId>, ConfigError> {
-        if self.voters.is_empty() {
-            return Err(ConfigError::NoVoters);
-        }
-        let mut voters = BTreeSet::new();
+    /// The initial configuration, after checking the lists.
+    pub(crate) fn initial_membership(&self) -> Result<Membership, ConfigError> {
+        let mut membership = Membership::default();
         for &voter in &self.voters {
-            if !voters.insert(voter) {
-                return Err(ConfigError::DuplicateVoter(voter));
+            if !membership.voters.insert(voter) {
+                return Err(ConfigError::DuplicateMember(voter));
             }
         }
-        if !voters.contains(&self.id) {
-            return Err(ConfigError::SelfNotVoter(self.id));
+        for &learner in &self.learners {
+            if membership.voters.contains(&learner) || !membership.learners.insert(learner) {
+                return Err(ConfigError::DuplicateMember(learner));
+            }
         }
-        Ok(voters)
+        Ok(membership)
     }
 }
 
@@ -171,9 +191,19 @@ mod tests {
                 |c| c.heartbeat_ticks = 20,
                 ConfigError::HeartbeatNotBelowElection { heartbeat_ticks: 20, election_ticks: 10 },
             ),
-            (|c| c.voters.clear(), ConfigError::NoVoters),
-            (|c| c.voters.push(NodeId(2)), ConfigError::DuplicateVoter(NodeId(2))),
-            (|c| c.voters.retain(|&v| v != NodeId(1)), ConfigError::SelfNotVoter(NodeId(1))),
+            (|c| c.voters.push(NodeId(2)), ConfigError::DuplicateMember(NodeId(2))),
+            (|c| c.learners.push(NodeId(3)), ConfigError::DuplicateMember(NodeId(3))),
+            (
+                |c| c.min_voters = 0,
+                ConfigError::BadVoterLimits { min_voters: 0, max_voters: usize::MAX },
+            ),
+            (
+                |c| {
+                    c.min_voters = 3;
+                    c.max_voters = 2;
+                },
+                ConfigError::BadVoterLimits { min_voters: 3, max_voters: 2 },
+            ),
             (|c| c.entries_per_message_max = 0, ConfigError::ZeroEntriesPerMessage),
             (|c| c.bytes_per_message_max = 0, ConfigError::ZeroBytesPerMessage),
             (|c| c.in_flight_messages_max = 0, ConfigError::ZeroInFlightMessages),

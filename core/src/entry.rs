@@ -69,6 +69,9 @@ pub enum Payload<T> {
     /// The empty entry a new leader appends so that it can commit entries of earlier terms
     /// (§5.4.2, §8): it is applied like any entry, and the application ignores it.
     Noop,
+    /// A new cluster configuration. It takes effect as soon as it is appended to a log
+    /// (thesis §4.1), and is undone if a conflicting leader truncates it.
+    Membership(crate::membership::Membership),
 }
 
 /// One entry of the replicated log.
@@ -88,7 +91,7 @@ impl<T: Command> Entry<T> {
     pub fn size_bytes(&self) -> usize {
         match &self.payload {
             Payload::Command(command) => command.size_bytes(),
-            Payload::Noop => 0,
+            Payload::Noop | Payload::Membership(_) => 0,
         }
     }
 }
@@ -98,7 +101,7 @@ impl<T> Entry<T> {
     pub fn command(&self) -> Option<&T> {
         match &self.payload {
             Payload::Command(command) => Some(command),
-            Payload::Noop => None,
+            Payload::Noop | Payload::Membership(_) => None,
         }
     }
 }

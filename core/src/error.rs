@@ -26,15 +26,19 @@ pub enum ConfigError {
         /// The configured minimum election timeout.
         election_ticks: u32,
     },
-    /// The voter list is empty.
-    #[error("the voter list is empty")]
-    NoVoters,
-    /// A node appears twice in the voter list.
-    #[error("voter {0} is listed twice")]
-    DuplicateVoter(NodeId),
-    /// The node's own id is not in the voter list.
-    #[error("the node's own id {0} is not among the voters")]
-    SelfNotVoter(NodeId),
+    /// A node appears twice in the voter or learner list.
+    #[error("{0} is listed twice")]
+    DuplicateMember(NodeId),
+    /// `min_voters` is zero, or `max_voters` is below it.
+    #[error(
+        "voter limits must satisfy 1 <= min_voters ({min_voters}) <= max_voters ({max_voters})"
+    )]
+    BadVoterLimits {
+        /// The configured minimum.
+        min_voters: usize,
+        /// The configured maximum.
+        max_voters: usize,
+    },
     /// `entries_per_message_max` is zero.
     #[error("entries_per_message_max must be at least 1")]
     ZeroEntriesPerMessage,
@@ -100,6 +104,9 @@ pub enum ProposeError {
         /// The transfer's target.
         target: NodeId,
     },
+    /// A membership change that cannot be made now or at all.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
     /// Appending would push the leader's uncommitted bytes past `uncommitted_bytes_max`:
     /// back off until earlier entries commit.
     #[error("uncommitted log would hold {would_be} bytes, above the limit of {limit}")]
@@ -136,6 +143,58 @@ pub enum ReadError {
     /// answer, or the leader could not reach a quorum).
     #[error("the read timed out")]
     TimedOut,
+}
+
+/// Why a membership change was refused. Nothing changes when one is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum MembershipError {
+    /// An earlier change is not committed yet: one change at a time.
+    #[error("a membership change is already in progress (at index {index:?})")]
+    ChangeInProgress {
+        /// The index of the uncommitted change.
+        index: LogIndex,
+    },
+    /// The leader has not committed an entry of its own term yet; until it has, it may not
+    /// know the latest configuration (the 2015 single-server change bug).
+    #[error("the leader has not committed an entry of its term yet")]
+    LeaderNotReady,
+    /// The node is already a voter.
+    #[error("{0:?} is already a voter")]
+    AlreadyVoter(NodeId),
+    /// The node is already a learner.
+    #[error("{0:?} is already a learner")]
+    AlreadyLearner(NodeId),
+    /// The node is not a member.
+    #[error("{0:?} is not a member")]
+    NotAMember(NodeId),
+    /// The node is not a learner.
+    #[error("{0:?} is not a learner")]
+    NotALearner(NodeId),
+    /// The node is not a voter.
+    #[error("{0:?} is not a voter")]
+    NotAVoter(NodeId),
+    /// The change would leave no voter.
+    #[error("the change would leave no voter")]
+    NoVotersLeft,
+    /// The change would exceed `Config::max_voters`.
+    #[error("the change would make {voters} voters, above the limit of {max}")]
+    TooManyVoters {
+        /// Voters after the change.
+        voters: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A node cannot be both a voter and a learner.
+    #[error("{0:?} cannot be both a voter and a learner")]
+    VoterAndLearner(NodeId),
+    /// The cluster is in a joint configuration; leave it first.
+    #[error("the cluster is in a joint configuration")]
+    InJoint,
+    /// The cluster is not in a joint configuration.
+    #[error("the cluster is not in a joint configuration")]
+    NotInJoint,
 }
 
 /// Why a leadership transfer was refused.

@@ -37,6 +37,15 @@ pub enum Input<T> {
     /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
     /// election timeout.
     TransferLeadership(NodeId),
+    /// Change the cluster's membership (on the leader). Answered like a proposal, with
+    /// [`Output::Accepted`] (the index of the configuration entry) or [`Output::Rejected`]
+    /// ([`ProposeError::Membership`](crate::ProposeError::Membership) and others).
+    ChangeMembership {
+        /// Echoed in the answer.
+        id: ProposalId,
+        /// The change.
+        change: crate::membership::MembershipChange,
+    },
     /// The log is durable up to `(index, term)`: the completion of an
     /// [`Output::PersistAsync`] (parallel leader writes).
     Persisted {

@@ -107,11 +107,13 @@ mod types;
 
 pub use config::Config;
 pub use entry::{Command, Entry, Payload};
-pub use error::{ConfigError, ProposeError, RangeError, ReadError, RestoreError, TransferError};
+pub use error::{
+    ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError, TransferError,
+};
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,
 };
-pub use membership::Membership;
+pub use membership::{Membership, MembershipChange};
 pub use message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
     HeartbeatResponse, Message, ReadIndexRequest, ReadIndexResponse, RequestVote,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+use crate::error::MembershipError;
 use crate::quorum::{majority_index, tally_votes, VoteResult};
 use crate::types::{LogIndex, NodeId};
 
@@ -107,6 +108,114 @@ impl Membership {
     }
 }
 
+/// A requested change of configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum MembershipChange {
+    /// Add a voter (single-server change, thesis §4.1). Catch a new node up as a learner
+    /// first, so the cluster does not wait for it to commit.
+    AddVoter(NodeId),
+    /// Add a learner: it receives the log but neither votes nor counts.
+    AddLearner(NodeId),
+    /// Make a learner a voter.
+    PromoteLearner(NodeId),
+    /// Make a voter a learner.
+    DemoteVoter(NodeId),
+    /// Remove a voter or a learner.
+    RemoveNode(NodeId),
+    /// Move to an arbitrary configuration through joint consensus (thesis §4.3): the joint
+    /// configuration needs both majorities until it is committed and left.
+    Replace {
+        /// The voters of the new configuration.
+        voters: BTreeSet<NodeId>,
+        /// The learners of the new configuration.
+        learners: BTreeSet<NodeId>,
+    },
+    /// Leave a joint configuration for its incoming half.
+    LeaveJoint,
+}
+
+impl Membership {
+    /// The configuration `change` makes from this one, computed on a copy and validated
+    /// before anything is swapped in.
+    ///
+    /// # Errors
+    /// A [`MembershipError`] for a change that does not apply (and then nothing changes).
+    pub fn apply(
+        &self,
+        change: &MembershipChange,
+        max_voters: usize,
+    ) -> Result<Membership, MembershipError> {
+        if self.is_joint() && *change != MembershipChange::LeaveJoint {
+            return Err(MembershipError::InJoint);
+        }
+        let mut next = self.clone();
+        match change {
+            MembershipChange::AddVoter(id) => {
+                if self.voters.contains(id) {
+                    return Err(MembershipError::AlreadyVoter(*id));
+                }
+                if self.learners.contains(id) {
+                    return Err(MembershipError::AlreadyLearner(*id));
+                }
+                next.voters.insert(*id);
+            }
+            MembershipChange::AddLearner(id) => {
+                if self.voters.contains(id) {
+                    return Err(MembershipError::AlreadyVoter(*id));
+                }
+                if !next.learners.insert(*id) {
+                    return Err(MembershipError::AlreadyLearner(*id));
+                }
+            }
+            MembershipChange::PromoteLearner(id) => {
+                if !next.learners.remove(id) {
+                    return Err(MembershipError::NotALearner(*id));
+                }
+                next.voters.insert(*id);
+            }
+            MembershipChange::DemoteVoter(id) => {
+                if !next.voters.remove(id) {
+                    return Err(MembershipError::NotAVoter(*id));
+                }
+                next.learners.insert(*id);
+            }
+            MembershipChange::RemoveNode(id) => {
+                if !next.voters.remove(id) && !next.learners.remove(id) {
+                    return Err(MembershipError::NotAMember(*id));
+                }
+            }
+            MembershipChange::Replace { voters, learners } => {
+                if let Some(both) = voters.intersection(learners).next() {
+                    return Err(MembershipError::VoterAndLearner(*both));
+                }
+                next.learners = learners.clone();
+                if *voters != self.voters {
+                    next.outgoing = self.voters.clone();
+                    next.voters = voters.clone();
+                }
+            }
+            MembershipChange::LeaveJoint => {
+                if !self.is_joint() {
+                    return Err(MembershipError::NotInJoint);
+                }
+                next.outgoing.clear();
+            }
+        }
+        if next.voters.is_empty() {
+            return Err(MembershipError::NoVotersLeft);
+        }
+        if next.voters.len() > max_voters && next.voters.len() > self.voters.len() {
+            return Err(MembershipError::TooManyVoters {
+                voters: next.voters.len(),
+                max: max_voters,
+            });
+        }
+        Ok(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +266,56 @@ mod tests {
         assert_eq!(membership.vote_result(&votes(&[2, 3, 4], &[])), VoteResult::Won);
         assert_eq!(membership.vote_result(&votes(&[3], &[4, 5])), VoteResult::Lost);
         assert_eq!(membership.vote_result(&votes(&[3], &[1, 2])), VoteResult::Lost);
+    }
+
+    #[test]
+    fn changes_are_validated_and_computed_on_a_copy() {
+        let three = Membership::with_voters(ids(&[1, 2, 3]));
+        let add = three.apply(&MembershipChange::AddLearner(NodeId(4)), 5).expect("valid");
+        assert_eq!(add.learners, ids(&[4]));
+        let promoted = add.apply(&MembershipChange::PromoteLearner(NodeId(4)), 5).expect("valid");
+        assert_eq!(promoted.voters, ids(&[1, 2, 3, 4]));
+        assert_eq!(
+            promoted.apply(&MembershipChange::AddVoter(NodeId(5)), 4),
+            Err(MembershipError::TooManyVoters { voters: 5, max: 4 })
+        );
+        assert_eq!(
+            three.apply(&MembershipChange::AddVoter(NodeId(2)), 5),
+            Err(MembershipError::AlreadyVoter(NodeId(2)))
+        );
+        assert_eq!(
+            three.apply(&MembershipChange::RemoveNode(NodeId(9)), 5),
+            Err(MembershipError::NotAMember(NodeId(9)))
+        );
+        let one = Membership::with_voters(ids(&[1]));
+        assert_eq!(
+            one.apply(&MembershipChange::RemoveNode(NodeId(1)), 5),
+            Err(MembershipError::NoVotersLeft)
+        );
+        assert_eq!(three.apply(&MembershipChange::LeaveJoint, 5), Err(MembershipError::NotInJoint));
+    }
+
+    #[test]
+    fn replace_goes_through_a_joint_configuration() {
+        let three = Membership::with_voters(ids(&[1, 2, 3]));
+        let change = MembershipChange::Replace { voters: ids(&[3, 4, 5]), learners: ids(&[6]) };
+        let joint = three.apply(&change, 5).expect("valid");
+        assert!(joint.is_joint());
+        assert_eq!(
+            (joint.voters.clone(), joint.outgoing.clone()),
+            (ids(&[3, 4, 5]), ids(&[1, 2, 3]))
+        );
+        assert_eq!(
+            joint.apply(&MembershipChange::AddLearner(NodeId(7)), 9),
+            Err(MembershipError::InJoint)
+        );
+        let left = joint.apply(&MembershipChange::LeaveJoint, 5).expect("valid");
+        assert_eq!(
+            left,
+            Membership { voters: ids(&[3, 4, 5]), outgoing: BTreeSet::new(), learners: ids(&[6]) }
+        );
+        let overlap = MembershipChange::Replace { voters: ids(&[1]), learners: ids(&[1]) };
+        assert_eq!(three.apply(&overlap, 5), Err(MembershipError::VoterAndLearner(NodeId(1))));
     }
 
     #[test]

@@ -73,6 +73,43 @@ impl Cluster {
         cluster
     }
 
+    /// Adds node `id` started with no configuration: it stays passive until a leader's log
+    /// tells it the membership. It is not a member until a change makes it one.
+    pub fn add_passive_node(&mut self, id: NodeId) {
+        let mut config = self.configs.values().next().expect("a node").clone();
+        config.id = id;
+        config.rng_seed = id.0;
+        config.voters.clear();
+        config.learners.clear();
+        let node = Node::new(config.clone()).expect("a passive config is valid");
+        self.configs.insert(id, config);
+        self.nodes.insert(id, Some(node));
+        self.disks.insert(id, DurableState::default());
+        self.applied.insert(id, Vec::new());
+    }
+
+    /// Asks node `id` to change the membership; returns the index of the configuration entry.
+    ///
+    /// # Errors
+    /// The node's [`ProposeError`].
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        change: stepraft::MembershipChange,
+    ) -> Result<LogIndex, ProposeError> {
+        let proposal = ProposalId(self.next_proposal);
+        self.next_proposal += 1;
+        let outputs = self.step(id, Input::ChangeMembership { id: proposal, change });
+        for output in outputs {
+            match output {
+                Output::Accepted { proposal: p, first, .. } if p == proposal => return Ok(first),
+                Output::Rejected { proposal: p, error } if p == proposal => return Err(error),
+                _ => {}
+            }
+        }
+        panic!("a membership change is always answered in the same step");
+    }
+
     /// All node ids.
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()

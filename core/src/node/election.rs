@@ -118,7 +118,7 @@ impl<T: Command> Node<T> {
     /// PreVote: ask for votes for the next term without moving to it, so that a node that
     /// cannot win (cut off, or behind) never bumps the cluster's term.
     fn become_pre_candidate(&mut self) {
-        if !self.membership.is_voter(self.config.id) {
+        if !self.may_campaign() {
             return;
         }
         let Some(next_term) = self.term.next() else { return };
@@ -134,7 +134,7 @@ impl<T: Command> Node<T> {
     }
 
     pub(super) fn become_candidate(&mut self, transfer: bool) {
-        if !self.membership.is_voter(self.config.id) {
+        if !self.may_campaign() {
             return;
         }
         let Some(term) = self.term.next() else {

@@ -2,6 +2,7 @@
 
 mod election;
 mod read;
+mod reconfigure;
 mod replication;
 mod transfer;
 
@@ -30,6 +31,10 @@ pub struct Node<T> {
     config: Config,
     /// The configuration in force: the latest in the log, else the initial one.
     membership: Membership,
+    /// The index of the entry holding `membership` (0 for the initial configuration).
+    membership_index: LogIndex,
+    /// The configuration from `Config`, in force until the log holds one.
+    initial_membership: Membership,
     /// invariant: never decreases.
     term: Term,
     /// invariant: set at most once per term.
@@ -142,11 +147,13 @@ impl<T: Command> Node<T> {
     /// [`ConfigError`] when the configuration is invalid.
     pub fn new(config: Config) -> Result<Node<T>, ConfigError> {
         config.validate()?;
-        let voters = config.validated_voters()?;
+        let membership = config.initial_membership()?;
         let rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
         let mut node = Node {
             config,
-            membership: Membership::with_voters(voters),
+            membership: membership.clone(),
+            membership_index: LogIndex(0),
+            initial_membership: membership,
             term: Term(0),
             voted_for: None,
             log: RaftLog::new(),
@@ -184,6 +191,7 @@ impl<T: Command> Node<T> {
         node.log = RaftLog::from_entries(entries);
         node.durable_index = node.log.last_index();
         node.restarted_recently = node.config.lease_reads;
+        node.refresh_membership_from_log();
         node.persisted = hard_state;
         Ok(node)
     }
@@ -223,6 +231,7 @@ impl<T: Command> Node<T> {
             Input::ReadIndex(id) => self.on_read_index(id),
             Input::TransferLeadership(target) => self.on_transfer_leadership(target),
             Input::Persisted { index, term } => self.on_persisted(index, term),
+            Input::ChangeMembership { id, change } => self.on_change_membership(id, change),
         }
         self.finish_step(outputs);
         self.assert_invariants(&start);

@@ -220,6 +220,7 @@ impl<T: Command> Node<T> {
     /// overwrite a committed entry, which a legitimate leader never does.
     fn append_from_leader(&mut self, mut entries: Vec<Entry<T>>) -> bool {
         let mut first_new = entries.len();
+        let mut truncated = false;
         for (position, entry) in entries.iter().enumerate() {
             match self.log.term(entry.index) {
                 Some(term) if term == entry.term => continue,
@@ -229,6 +230,7 @@ impl<T: Command> Node<T> {
                     }
                     self.log.truncate_from(entry.index);
                     self.persist_log_change(Persist::Truncate { from: entry.index });
+                    truncated = true;
                 }
                 None => {}
             }
@@ -238,7 +240,12 @@ impl<T: Command> Node<T> {
         let new_entries = entries.split_off(first_new);
         if !new_entries.is_empty() {
             self.persist_log_change(Persist::Append(new_entries.clone()));
+            self.adopt_appended_membership(&new_entries);
             self.log.append(new_entries);
+        }
+        if truncated {
+            // A truncated configuration entry is undone (§4.1): recompute from the log.
+            self.refresh_membership_from_log();
         }
         true
     }
@@ -343,6 +350,7 @@ impl<T: Command> Node<T> {
         self.commit = candidate;
         // The first commit of this term also opens the reads that waited for it (§6.4).
         self.release_reads_awaiting_commit();
+        self.after_membership_commit();
         true
     }
 }
