@@ -2,7 +2,9 @@
 //! which enabled event happens next in a 3- or 5-node cluster — deliver, drop or duplicate an
 //! in-flight message, tick a node, crash it (between steps, or part-way through the outputs of
 //! its next step) or restart it from its disk, cut or heal a link, propose a command, start an
-//! election or a leadership transfer, land a node's background writes (parallel leader writes).
+//! election or a leadership transfer, change the membership among the cluster's nodes (single
+//! changes, learners, joint consensus), land a node's background writes (parallel leader
+//! writes).
 //!
 //! Outputs are executed in order, as `stepraft_sim`'s stepping does: persists into per-node
 //! `DurableState`s, sends into the in-flight list, applies recorded. Every event is fed to the
@@ -11,7 +13,8 @@
 //! node that cannot restore what it persisted, panics.
 //!
 //! Byte 0 picks the cluster: bit 0 = 5 nodes (else 3), bit 1 = PreVote, bit 2 = CheckQuorum,
-//! bit 3 = parallel leader writes, bit 4 = one entry per AppendEntries, bits 5-7 = rng seed.
+//! bit 3 = parallel leader writes, bit 4 = one entry per AppendEntries, bits 5-6 = rng seed,
+//! bit 7 = no automatic leave of a joint configuration.
 #![no_main]
 
 use std::collections::{BTreeSet, VecDeque};
@@ -19,13 +22,28 @@ use std::collections::{BTreeSet, VecDeque};
 use arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use stepraft::{
-    Config, DurableState, Input, LogIndex, Message, Node, NodeId, Output, Persist, Proposal, Role,
-    Term,
+    Config, DurableState, Input, LogIndex, MembershipChange, Message, Node, NodeId, Output,
+    Persist, Proposal, ProposalId, Role, Term,
 };
 use stepraft_sim::checker::{SafetyChecker, Violation};
 use stepraft_sim::history::KvOp;
 use stepraft_sim::kv::KvCommand;
 use stepraft_sim::workload::RequestId;
+
+/// Whether to print every event, input and output (set `STEPRAFT_FUZZ_TRACE=1`), to read a
+/// failing schedule.
+fn tracing() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("STEPRAFT_FUZZ_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if tracing() {
+            eprintln!($($arg)*);
+        }
+    };
+}
 
 /// Most events in one run.
 const EVENTS_MAX: usize = 2_000;
@@ -74,6 +92,7 @@ enum Kind {
     Heal,
     Campaign,
     Transfer,
+    ChangeMembership,
     DiskDone,
 }
 
@@ -102,7 +121,8 @@ impl Cluster {
                 // Short timers, so that elections happen within a few fuzzer-chosen ticks.
                 config.election_ticks = 3;
                 config.heartbeat_ticks = 1;
-                config.rng_seed = id.0 * 8 + u64::from(flags >> 5);
+                config.rng_seed = id.0 * 8 + u64::from((flags >> 5) & 3);
+                config.auto_leave_joint = flags & 128 == 0;
                 let node = Node::new(config.clone()).expect("valid config");
                 Host {
                     id,
@@ -176,6 +196,7 @@ impl Cluster {
             add(Kind::CrashMidStep, 1);
             add(Kind::Campaign, 1);
             add(Kind::Transfer, 1);
+            add(Kind::ChangeMembership, 1);
         }
         if up < self.hosts.len() {
             add(Kind::Restart, 2);
@@ -200,17 +221,21 @@ impl Cluster {
                 let at = u.choose_index(self.in_flight.len())?;
                 let (from, to, message) = self.in_flight.remove(at);
                 let cut = self.cut.contains(&link(from, to));
-                if !cut && self.host(to).node.is_some() {
+                let up = self.host(to).node.is_some();
+                trace!("deliver {from} -> {to} (cut: {cut}, up: {up})");
+                if !cut && up {
                     self.step(to, Input::Receive { from, message });
                 }
             }
             Kind::Drop => {
                 let at = u.choose_index(self.in_flight.len())?;
-                self.in_flight.remove(at);
+                let (from, to, message) = self.in_flight.remove(at);
+                trace!("drop {from} -> {to}: {message:?}");
             }
             Kind::Duplicate => {
                 let at = u.choose_index(self.in_flight.len())?;
                 let copy = self.in_flight[at].clone();
+                trace!("duplicate {} -> {}: {:?}", copy.0, copy.1, copy.2);
                 self.in_flight.push(copy);
             }
             Kind::Tick => {
@@ -222,8 +247,10 @@ impl Cluster {
                 let key = u64::from(u.int_in_range(0..=2u8)?);
                 let request = RequestId { client: id.0, request: self.next_request };
                 self.next_request += 1;
-                let command =
-                    KvCommand { id: request, op: KvOp::Put { key, value: format!("v{}", request.request) } };
+                let command = KvCommand {
+                    id: request,
+                    op: KvOp::Put { key, value: format!("v{}", request.request) },
+                };
                 self.step(id, Input::Propose(Proposal::one(request.proposal_id(), command)));
             }
             Kind::Crash => {
@@ -233,6 +260,9 @@ impl Cluster {
             Kind::CrashMidStep => {
                 let id = *u.choose(&self.up())?;
                 let after = u.arbitrary::<u8>()?;
+                trace!(
+                    "arm a crash of {id} after {after} outputs of its next step (mod count + 1)"
+                );
                 self.host(id).crash_armed = Some(after);
             }
             Kind::Restart => {
@@ -243,11 +273,13 @@ impl Cluster {
                 let open: Vec<_> =
                     self.links().into_iter().filter(|l| !self.cut.contains(l)).collect();
                 let chosen = *u.choose(&open)?;
+                trace!("cut {} - {}", chosen.0, chosen.1);
                 self.cut.insert(chosen);
             }
             Kind::Heal => {
                 let cut: Vec<_> = self.cut.iter().copied().collect();
                 let chosen = *u.choose(&cut)?;
+                trace!("heal {} - {}", chosen.0, chosen.1);
                 self.cut.remove(&chosen);
             }
             Kind::Campaign => {
@@ -259,11 +291,41 @@ impl Cluster {
                 let target = NodeId(u64::from(u.int_in_range(1..=self.hosts.len() as u8)?));
                 self.step(id, Input::TransferLeadership(target));
             }
+            Kind::ChangeMembership => {
+                let id = *u.choose(&self.up())?;
+                let count = self.hosts.len() as u8;
+                let node = NodeId(u64::from(u.int_in_range(1..=count)?));
+                let change = match u.int_in_range(0..=6u8)? {
+                    0 => MembershipChange::AddVoter(node),
+                    1 => MembershipChange::AddLearner(node),
+                    2 => MembershipChange::PromoteLearner(node),
+                    3 => MembershipChange::DemoteVoter(node),
+                    4 => MembershipChange::RemoveNode(node),
+                    5 => {
+                        let (voters, learners) = (u.arbitrary::<u8>()?, u.arbitrary::<u8>()?);
+                        let set = |mask: u8| {
+                            (1..=u64::from(count))
+                                .filter(|id| mask & (1 << (id - 1)) != 0)
+                                .map(NodeId)
+                                .collect::<BTreeSet<_>>()
+                        };
+                        MembershipChange::Replace {
+                            voters: set(voters),
+                            learners: set(learners & !voters),
+                        }
+                    }
+                    _ => MembershipChange::LeaveJoint,
+                };
+                let proposal = ProposalId(self.next_request);
+                self.next_request += 1;
+                self.step(id, Input::ChangeMembership { id: proposal, change });
+            }
             Kind::DiskDone => {
                 let id = *u.choose(&self.with_background())?;
                 // Land one or more background writes, in order, then acknowledge them.
                 let pending = self.host(id).background.len();
                 let count = if pending == 0 { 0 } else { u.int_in_range(1..=pending)? };
+                trace!("disk of {id} lands {count} of {pending} background writes");
                 self.land(id, count);
                 if let Some((index, term)) = self.host(id).unacked.take() {
                     self.step(id, Input::Persisted { index, term });
@@ -274,6 +336,7 @@ impl Cluster {
     }
 
     fn crash(&mut self, id: NodeId) {
+        trace!("crash {id}");
         let host = self.host(id);
         host.node = None;
         host.background.clear(); // still in the disk queue: lost with the process
@@ -283,6 +346,7 @@ impl Cluster {
     }
 
     fn restart(&mut self, id: NodeId) {
+        trace!("restart {id}");
         let host = self.host(id);
         let node = Node::restore(host.config.clone(), host.disk.clone()).unwrap_or_else(|error| {
             panic!("safety violation: restart from disk: {id} cannot restore what it persisted: {error}")
@@ -330,13 +394,12 @@ impl Cluster {
         let host = self.host(id);
         let Some(node) = host.node.as_mut() else { return };
         let (role_before, term_before) = (node.role(), node.term());
+        trace!("step {id}: {input:?}");
         let outputs = node.step_in_place(input);
-        let leading =
-            role_before == Role::Leader && node.role() == Role::Leader && node.term() == term_before;
-        let crash_at = match host.crash_armed {
-            Some(after) => Some(usize::from(after) % (outputs.len() + 1)),
-            None => None,
-        };
+        let leading = role_before == Role::Leader
+            && node.role() == Role::Leader
+            && node.term() == term_before;
+        let crash_at = host.crash_armed.map(|after| usize::from(after) % (outputs.len() + 1));
         for (position, output) in outputs.into_iter().enumerate() {
             if crash_at == Some(position) {
                 self.crash(id);
@@ -360,6 +423,7 @@ impl Cluster {
     }
 
     fn execute(&mut self, id: NodeId, leading: bool, output: Output<Cmd>) {
+        trace!("    {id} output: {output:?}");
         match output {
             Output::Persist(change) => {
                 // One FIFO log writer: background writes land before any later write. Their
@@ -372,20 +436,17 @@ impl Cluster {
             Output::Send { to, message } => {
                 let cut = self.cut.contains(&link(id, to));
                 let known = (1..=self.hosts.len() as u64).contains(&to.0);
-                assert!(known, "{id} sends to unknown node {to}");
-                if !cut && self.in_flight.len() < IN_FLIGHT_MAX {
+                if known && !cut && self.in_flight.len() < IN_FLIGHT_MAX {
                     self.in_flight.push((id, to, message));
                 }
             }
             Output::Apply(entries) => {
                 self.checker.on_apply(id, &entries).unwrap_or_else(|violation| fail(violation));
             }
-            Output::LeaderChanged { term, role, .. } => {
-                if role == Role::Leader {
-                    let host = &self.hosts[(id.0 - 1) as usize];
-                    let log = host.node.as_ref().expect("a stepping node is up").log_entries();
-                    self.checker.on_leader(id, term, log).unwrap_or_else(|violation| fail(violation));
-                }
+            Output::LeaderChanged { term, role: Role::Leader, .. } => {
+                let host = &self.hosts[(id.0 - 1) as usize];
+                let log = host.node.as_ref().expect("a stepping node is up").log_entries();
+                self.checker.on_leader(id, term, log).unwrap_or_else(|violation| fail(violation));
             }
             // Accepted, Rejected, ReadReady, ReadRejected, TransferRejected: notifications.
             _ => {}
@@ -405,6 +466,7 @@ impl Cluster {
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, schedule)) = data.split_first() else { return };
     let mut cluster = Cluster::new(flags);
+    trace!("config of n1: {:?}", cluster.hosts[0].config);
     let mut u = Unstructured::new(schedule);
     for _ in 0..EVENTS_MAX {
         if u.is_empty() || cluster.event(&mut u).is_err() {

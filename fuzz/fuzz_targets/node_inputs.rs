@@ -1,7 +1,8 @@
 //! Hostile inputs to one node: an arbitrary sequence of ticks, campaigns, proposals (some
-//! conditional), ReadIndex, TransferLeadership, `Persisted` acks, restarts, and messages of
-//! every kind from arbitrary senders with arbitrary terms, indexes and entries, fed to node 1
-//! of a 3-node configuration whose flags the fuzzer picks.
+//! conditional), ReadIndex, TransferLeadership, membership changes, `Persisted` acks, restarts,
+//! and messages of every kind from arbitrary senders with arbitrary terms, indexes and entries
+//! (commands, no-ops and arbitrary — even malformed — configurations), fed to node 1 of a
+//! 3-node configuration whose flags the fuzzer picks.
 //!
 //! After every step: no panic (the core asserts its own invariants at the end of each step);
 //! term and commit never decrease; the outputs come in contract order; every `Persist` and
@@ -16,12 +17,21 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use std::collections::BTreeSet;
+
 use stepraft::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
-    HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Message, Node, NodeId, Output,
-    Payload, Persist, Proposal, ProposalId, ReadId, ReadIndexRequest, ReadIndexResponse,
-    RequestVote, RequestVoteResponse, Role, Term, TimeoutNow,
+    HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Membership, MembershipChange,
+    Message, Node, NodeId, Output, Payload, Persist, Proposal, ProposalId, ReadId,
+    ReadIndexRequest, ReadIndexResponse, RequestVote, RequestVoteResponse, Role, Term, TimeoutNow,
 };
+
+/// Whether to print every concrete input and its outputs (set `STEPRAFT_FUZZ_TRACE=1`), to
+/// turn a crash into a regression test.
+fn tracing() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("STEPRAFT_FUZZ_TRACE").is_some())
+}
 
 /// Most inputs in one run.
 const INPUTS_MAX: usize = 256;
@@ -48,6 +58,9 @@ struct Flags {
     /// `election_ticks` = 2 + this % 5, `heartbeat_ticks` = 1.
     election_ticks: u8,
     rng_seed: u8,
+    auto_leave_joint: bool,
+    /// `max_voters` = 1 + this % 5 when set, else unlimited.
+    max_voters: Option<u8>,
 }
 
 impl Flags {
@@ -64,6 +77,10 @@ impl Flags {
         config.heartbeat_ticks = 1;
         config.lease_margin_ticks = 1;
         config.rng_seed = u64::from(self.rng_seed);
+        config.auto_leave_joint = self.auto_leave_joint;
+        if let Some(max) = self.max_voters {
+            config.max_voters = 1 + usize::from(max % 5);
+        }
         config
     }
 }
@@ -147,38 +164,121 @@ enum PrevTerm {
     Given(FTerm),
 }
 
+/// A set of node ids as a bit mask: bits 0-5 are nodes 1-6 (the three voters, and others),
+/// bit 6 is node 0, bit 7 is node `u64::MAX`.
+fn node_set(mask: u8) -> BTreeSet<NodeId> {
+    (0..8)
+        .filter(|bit| mask & (1 << bit) != 0)
+        .map(|bit| {
+            NodeId(match bit {
+                6 => 0,
+                7 => u64::MAX,
+                _ => bit + 1,
+            })
+        })
+        .collect()
+}
+
+/// A node id for a membership change: 0-6 (the voters 1-3, others, and 0).
+fn member(id: u8) -> NodeId {
+    NodeId(u64::from(id % 7))
+}
+
+/// A cluster configuration carried by an entry: any voters, outgoing voters and learners.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct FMembership {
+    voters: u8,
+    outgoing: u8,
+    learners: u8,
+}
+
+impl FMembership {
+    fn get(self) -> Membership {
+        Membership {
+            voters: node_set(self.voters),
+            outgoing: node_set(self.outgoing),
+            learners: node_set(self.learners),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum FPayload {
+    Command,
+    Noop,
+    Membership(FMembership),
+}
+
+impl FPayload {
+    fn get(self, command: u64) -> Payload<u64> {
+        match self {
+            FPayload::Command => Payload::Command(command),
+            FPayload::Noop => Payload::Noop,
+            FPayload::Membership(membership) => Payload::Membership(membership.get()),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum FChange {
+    AddVoter(u8),
+    AddLearner(u8),
+    PromoteLearner(u8),
+    DemoteVoter(u8),
+    RemoveNode(u8),
+    Replace { voters: u8, learners: u8 },
+    LeaveJoint,
+}
+
+impl FChange {
+    fn get(&self) -> MembershipChange {
+        match *self {
+            FChange::AddVoter(id) => MembershipChange::AddVoter(member(id)),
+            FChange::AddLearner(id) => MembershipChange::AddLearner(member(id)),
+            FChange::PromoteLearner(id) => MembershipChange::PromoteLearner(member(id)),
+            FChange::DemoteVoter(id) => MembershipChange::DemoteVoter(member(id)),
+            FChange::RemoveNode(id) => MembershipChange::RemoveNode(member(id)),
+            FChange::Replace { voters, learners } => {
+                MembershipChange::Replace { voters: node_set(voters), learners: node_set(learners) }
+            }
+            FChange::LeaveJoint => MembershipChange::LeaveJoint,
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug, Clone)]
 enum FEntries {
-    /// Well-formed: `count` consecutive entries of one term right after `prev_log_index`.
-    Run { term: FTerm, count: u8, noop_first: bool },
+    /// Well-formed: `count` consecutive entries of one term right after `prev_log_index`,
+    /// commands unless `payloads` says otherwise.
+    Run { term: FTerm, count: u8, payloads: Vec<FPayload> },
     /// Anything at all.
-    Raw(Vec<(FIndex, FTerm, bool)>),
+    Raw(Vec<(FIndex, FTerm, FPayload)>),
 }
 
 impl FEntries {
     fn get(&self, node: &Node<u64>, prev: LogIndex) -> Vec<Entry<u64>> {
         match self {
-            FEntries::Run { term, count, noop_first } => {
+            FEntries::Run { term, count, payloads } => {
                 let term = term.get(node);
                 (0..u64::from(*count) % (ENTRIES_MAX as u64 + 1))
                     .map(|i| Entry {
                         term,
                         index: prev.plus(1 + i),
-                        payload: if i == 0 && *noop_first {
-                            Payload::Noop
-                        } else {
-                            Payload::Command(i)
-                        },
+                        payload: payloads
+                            .get(i as usize)
+                            .copied()
+                            .unwrap_or(FPayload::Command)
+                            .get(i),
                     })
                     .collect()
             }
             FEntries::Raw(raw) => raw
                 .iter()
                 .take(ENTRIES_MAX)
-                .map(|&(index, term, noop)| Entry {
+                .map(|&(index, term, payload)| Entry {
                     term: term.get(node),
                     index: index.get(node),
-                    payload: if noop { Payload::Noop } else { Payload::Command(7) },
+                    payload: payload.get(7),
                 })
                 .collect(),
         }
@@ -194,11 +294,29 @@ enum FOutcome {
 
 #[derive(Arbitrary, Debug, Clone)]
 enum FMessage {
-    RequestVote { term: FTerm, last_log_index: FIndex, last_log_term: FTerm, transfer: bool },
-    RequestVoteResponse { term: FTerm, granted: bool },
-    PreVote { term: FTerm, last_log_index: FIndex, last_log_term: FTerm, transfer: bool },
-    PreVoteResponse { term: FTerm, granted: bool },
-    TimeoutNow { term: FTerm },
+    RequestVote {
+        term: FTerm,
+        last_log_index: FIndex,
+        last_log_term: FTerm,
+        transfer: bool,
+    },
+    RequestVoteResponse {
+        term: FTerm,
+        granted: bool,
+    },
+    PreVote {
+        term: FTerm,
+        last_log_index: FIndex,
+        last_log_term: FTerm,
+        transfer: bool,
+    },
+    PreVoteResponse {
+        term: FTerm,
+        granted: bool,
+    },
+    TimeoutNow {
+        term: FTerm,
+    },
     AppendEntries {
         term: FTerm,
         prev_log_index: FIndex,
@@ -206,11 +324,28 @@ enum FMessage {
         entries: FEntries,
         leader_commit: FIndex,
     },
-    AppendEntriesResponse { term: FTerm, outcome: FOutcome },
-    Heartbeat { term: FTerm, commit: FIndex, round: Num },
-    HeartbeatResponse { term: FTerm, round: Num },
-    ReadIndexRequest { term: FTerm, id: Num },
-    ReadIndexResponse { term: FTerm, id: Num, index: Option<FIndex> },
+    AppendEntriesResponse {
+        term: FTerm,
+        outcome: FOutcome,
+    },
+    Heartbeat {
+        term: FTerm,
+        commit: FIndex,
+        round: Num,
+    },
+    HeartbeatResponse {
+        term: FTerm,
+        round: Num,
+    },
+    ReadIndexRequest {
+        term: FTerm,
+        id: Num,
+    },
+    ReadIndexResponse {
+        term: FTerm,
+        id: Num,
+        index: Option<FIndex>,
+    },
 }
 
 impl FMessage {
@@ -244,8 +379,16 @@ impl FMessage {
                     granted: *granted,
                 })
             }
-            FMessage::TimeoutNow { term } => Message::TimeoutNow(TimeoutNow { term: term.get(node) }),
-            FMessage::AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } => {
+            FMessage::TimeoutNow { term } => {
+                Message::TimeoutNow(TimeoutNow { term: term.get(node) })
+            }
+            FMessage::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
                 let prev_log_index = prev_log_index.get(node);
                 let prev_log_term = match prev_log_term {
                     PrevTerm::Matching => node.term_at(prev_log_index).unwrap_or(Term(0)),
@@ -292,7 +435,10 @@ impl FMessage {
                 })
             }
             FMessage::ReadIndexRequest { term, id } => {
-                Message::ReadIndexRequest(ReadIndexRequest { term: term.get(node), id: ReadId(id.get()) })
+                Message::ReadIndexRequest(ReadIndexRequest {
+                    term: term.get(node),
+                    id: ReadId(id.get()),
+                })
             }
             FMessage::ReadIndexResponse { term, id, index } => {
                 Message::ReadIndexResponse(ReadIndexResponse {
@@ -311,19 +457,33 @@ enum FuzzInput {
     /// Several ticks in a row (1 + n % 16), to reach timeouts with few bytes.
     Ticks(u8),
     Campaign,
-    Propose { id: u16, commands: u8, condition: Option<(FIndex, FTerm)> },
+    Propose {
+        id: u16,
+        commands: u8,
+        condition: Option<(FIndex, FTerm)>,
+    },
     ReadIndex(Num),
     /// Node 0 + n % 6: the peers, itself, and unknown nodes.
     TransferLeadership(u8),
+    ChangeMembership {
+        id: u16,
+        change: FChange,
+    },
     /// `Input::Persisted` for the node's last index and its term (a true ack: background
     /// writes are landed at once here).
     PersistedLast,
     /// `Input::Persisted` for anything.
-    Persisted { index: FIndex, term: FTerm },
+    Persisted {
+        index: FIndex,
+        term: FTerm,
+    },
     /// Crash and restore the node from its disk (not an `Input`: a runtime restart).
     Restart,
     /// A message from node `from % 8` mapped to 2, 3 mostly, else itself or unknown nodes.
-    Receive { from: u8, message: FMessage },
+    Receive {
+        from: u8,
+        message: FMessage,
+    },
 }
 
 fn sender(from: u8) -> NodeId {
@@ -357,7 +517,9 @@ impl Harness {
                     .collect();
                 let proposal = Proposal::batch(ProposalId(u64::from(*id)), commands);
                 let proposal = match condition {
-                    Some((index, term)) => proposal.if_last_entry_is(index.get(node), term.get(node)),
+                    Some((index, term)) => {
+                        proposal.if_last_entry_is(index.get(node), term.get(node))
+                    }
                     None => proposal,
                 };
                 vec![Input::Propose(proposal)]
@@ -365,6 +527,12 @@ impl Harness {
             FuzzInput::ReadIndex(id) => vec![Input::ReadIndex(ReadId(id.get()))],
             FuzzInput::TransferLeadership(target) => {
                 vec![Input::TransferLeadership(NodeId(u64::from(target % 6)))]
+            }
+            FuzzInput::ChangeMembership { id, change } => {
+                vec![Input::ChangeMembership {
+                    id: ProposalId(u64::from(*id)),
+                    change: change.get(),
+                }]
             }
             FuzzInput::PersistedLast => {
                 vec![Input::Persisted { index: node.last_index(), term: node.last_term() }]
@@ -380,14 +548,25 @@ impl Harness {
     }
 
     fn restart(&mut self) {
+        if tracing() {
+            eprintln!("restart from disk: {:?}", self.disk);
+        }
         self.node = Node::restore(self.config.clone(), self.disk.clone())
             .unwrap_or_else(|error| panic!("the node cannot restore the disk it wrote: {error}"));
         self.applied = LogIndex(0);
     }
 
     fn step(&mut self, input: Input<u64>) {
+        if tracing() {
+            eprintln!("input: {input:?}");
+        }
         let (term, commit) = (self.node.term(), self.node.commit_index());
         let outputs = self.node.step_in_place(input);
+        if tracing() {
+            for output in &outputs {
+                eprintln!("    output: {output:?}");
+            }
+        }
         let node = &self.node;
         assert!(node.term() >= term, "term went from {term} to {}", node.term());
         assert!(
@@ -455,6 +634,9 @@ impl Harness {
 
 fuzz_target!(|case: Case| {
     let mut harness = Harness::new(case.flags.config());
+    if tracing() {
+        eprintln!("config: {:?}", harness.config);
+    }
     if case.start_as_leader {
         harness.step(Input::Campaign);
         if harness.node.role() == Role::PreCandidate {

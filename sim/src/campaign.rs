@@ -86,6 +86,12 @@ pub struct CampaignSummary {
     pub transfers: u64,
     /// Reads served under a leader lease.
     pub lease_reads: u64,
+    /// Membership changes the leader accepted.
+    pub membership_accepted: u64,
+    /// Membership changes committed.
+    pub membership_committed: u64,
+    /// Membership changes refused (with a typed reason).
+    pub membership_rejected: u64,
     /// Whether any seed panicked inside the core.
     pub panicked: bool,
     /// Whether any seed violated a safety property.
@@ -125,6 +131,9 @@ impl CampaignSummary {
         self.leader_disruptions += stats.leader_disruptions;
         self.transfers += stats.transfers;
         self.lease_reads += stats.lease_reads;
+        self.membership_accepted += stats.membership_accepted;
+        self.membership_committed += stats.membership_committed;
+        self.membership_rejected += stats.membership_rejected;
         self.term_bumps += stats.max_term;
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);

@@ -1,6 +1,6 @@
 //! The fault scheduler: crashes, partitions and pauses, drawn from the fault stream.
 
-use stepraft::{Input, NodeId, Role};
+use stepraft::{Input, MembershipChange, NodeId, Role};
 
 use crate::network::split_links;
 use crate::trace::TraceEvent;
@@ -52,6 +52,54 @@ impl Simulation {
         let Some(&target) = self.fault_rng.pick(&others) else { return Ok(()) };
         self.stats.transfers += 1;
         self.step_node(leader, Input::TransferLeadership(target))
+    }
+
+    /// Membership changes as workload: add or promote a learner, demote or remove a member,
+    /// or replace the voters through joint consensus — on the current leader.
+    pub(crate) fn decide_membership_change(&mut self) -> Result<(), crate::checker::Violation> {
+        if !self.fault_rng.chance(self.profile.membership_rate) {
+            return Ok(());
+        }
+        let Some(leader) = self.current_leader() else { return Ok(()) };
+        let membership = match self.host_ref(leader).node.as_ref() {
+            Some(node) => node.membership().clone(),
+            None => return Ok(()),
+        };
+        let outsiders: Vec<NodeId> =
+            self.ids.iter().copied().filter(|&id| !membership.is_member(id)).collect();
+        let learners: Vec<NodeId> = membership.learners.iter().copied().collect();
+        let voters: Vec<NodeId> = membership.voters.iter().copied().collect();
+        // Keep at least three voters, so that the cluster still tolerates a fault.
+        let change = match self.fault_rng.below(5) {
+            0 => self.fault_rng.pick(&outsiders).map(|&id| MembershipChange::AddLearner(id)),
+            1 => self.fault_rng.pick(&learners).map(|&id| MembershipChange::PromoteLearner(id)),
+            2 if voters.len() > 3 => {
+                self.fault_rng.pick(&voters).map(|&id| MembershipChange::DemoteVoter(id))
+            }
+            3 if voters.len() > 3 || !learners.is_empty() => {
+                let removable: Vec<NodeId> = if voters.len() > 3 {
+                    membership.members().into_iter().collect()
+                } else {
+                    learners
+                };
+                self.fault_rng.pick(&removable).map(|&id| MembershipChange::RemoveNode(id))
+            }
+            _ => {
+                let size = self.fault_rng.between(3, self.ids.len().min(5) as u64) as usize;
+                let mut pool = self.ids.clone();
+                let mut chosen = std::collections::BTreeSet::new();
+                while chosen.len() < size {
+                    let at = self.fault_rng.below(pool.len() as u64) as usize;
+                    chosen.insert(pool.swap_remove(at));
+                }
+                Some(MembershipChange::Replace { voters: chosen, learners: Default::default() })
+            }
+        };
+        let Some(change) = change else { return Ok(()) };
+        self.membership_requests += 1;
+        let id =
+            stepraft::ProposalId(crate::stepping::MEMBERSHIP_PROPOSAL | self.membership_requests);
+        self.step_node(leader, Input::ChangeMembership { id, change })
     }
 
     /// Starts the leader-replacement clock when a fault takes the current leader out: crashed,

@@ -96,6 +96,9 @@ struct WorldArgs {
     /// Force slow disks (parallel leader writes landing late) on or off.
     #[arg(long)]
     slow_disks: Option<bool>,
+    /// Force membership changes (workload, with two spare nodes) on or off.
+    #[arg(long)]
+    membership: Option<bool>,
     /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
     #[arg(long)]
     drift: Option<f64>,
@@ -163,6 +166,7 @@ impl WorldArgs {
                 transfers: self.transfers,
                 spikes: self.spikes,
                 slow_disks: self.slow_disks,
+                membership: self.membership,
             }
         };
         config
@@ -201,6 +205,7 @@ impl WorldArgs {
             ("transfers", self.transfers),
             ("spikes", self.spikes),
             ("slow-disks", self.slow_disks),
+            ("membership", self.membership),
         ] {
             if let Some(value) = value {
                 flags.push_str(&format!(" --{name} {value}"));
@@ -367,6 +372,15 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
         ("term bumps / min", format!("{:.1}", summary.term_bumps_per_min)),
         ("healthy leader lost", summary.leader_disruptions.to_string()),
         ("transfers", summary.transfers.to_string()),
+        (
+            "membership changes",
+            format!(
+                "{} accepted, {} rejected; {} configuration entries committed (joint exits included)",
+                summary.membership_accepted,
+                summary.membership_rejected,
+                summary.membership_committed
+            ),
+        ),
     ];
     for (name, value) in rows {
         println!("{name:>20}  {value}");

@@ -41,6 +41,9 @@ pub struct FaultProfile {
     pub transfer_rate: f64,
     /// Longest time a background (parallel leader) write takes to reach the disk.
     pub disk_latency_max_us: u64,
+    /// Probability per fault decision of asking the leader for a membership change
+    /// (workload); seeds with changes also get spare nodes that start empty.
+    pub membership_rate: f64,
 }
 
 /// Command-line overrides applied after the profile is drawn.
@@ -64,6 +67,8 @@ pub struct ProfileOverrides {
     pub spikes: Option<bool>,
     /// Force slow disks (background writes landing late) on or off.
     pub slow_disks: Option<bool>,
+    /// Force membership changes (a workload) on or off.
+    pub membership: Option<bool>,
 }
 
 impl ProfileOverrides {
@@ -79,6 +84,7 @@ impl ProfileOverrides {
             transfers: Some(false),
             spikes: Some(false),
             slow_disks: Some(false),
+            membership: Some(false),
         }
     }
 }
@@ -102,6 +108,7 @@ impl FaultProfile {
             clock_drift: 0.0,
             transfer_rate: 0.0,
             disk_latency_max_us: 200,
+            membership_rate: 0.0,
         }
     }
 
@@ -144,6 +151,9 @@ impl FaultProfile {
         if rng.chance(0.5) {
             // Slow disks: a leader's own write may land long after its followers'.
             profile.disk_latency_max_us = rng.between(1_000, 30_000);
+        }
+        if rng.chance(0.4) {
+            profile.membership_rate = 0.03 + 0.1 * rng.unit();
         }
         profile
     }
@@ -196,6 +206,11 @@ impl FaultProfile {
             Some(true) if self.disk_latency_max_us <= 200 => self.disk_latency_max_us = 20_000,
             _ => {}
         }
+        match overrides.membership {
+            Some(false) => self.membership_rate = 0.0,
+            Some(true) if self.membership_rate == 0.0 => self.membership_rate = 0.08,
+            _ => {}
+        }
         match overrides.transfers {
             Some(false) => self.transfer_rate = 0.0,
             Some(true) if self.transfer_rate == 0.0 => self.transfer_rate = 0.05,
@@ -233,6 +248,9 @@ impl FaultProfile {
         }
         if self.disk_latency_max_us > 200 {
             parts.push("slow-disk");
+        }
+        if self.membership_rate > 0.0 {
+            parts.push("membership");
         }
         if parts.is_empty() {
             "calm".to_string()

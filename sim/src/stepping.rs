@@ -134,9 +134,25 @@ impl Simulation {
                         }
                     }
                     let host = &self.hosts[(id.0 - 1) as usize];
-                    let log = host.node.as_ref().expect("a stepping node is up").log_entries();
-                    self.checker.on_leader(id, term, log)?;
+                    let node = host.node.as_ref().expect("a stepping node is up");
+                    if !node.membership().is_voter(id) {
+                        return Err(Violation {
+                            property: Property::ElectionSafety,
+                            detail: format!(
+                                "{id} leads {term} without being a voter of its configuration"
+                            ),
+                        });
+                    }
+                    self.checker.on_leader(id, term, node.log_entries())?;
                 }
+                Ok(())
+            }
+            Output::Accepted { proposal, .. } if is_membership_change(proposal) => {
+                self.stats.membership_accepted += 1;
+                Ok(())
+            }
+            Output::Rejected { proposal, .. } if is_membership_change(proposal) => {
+                self.stats.membership_rejected += 1;
                 Ok(())
             }
             Output::Accepted { proposal, first, term, .. } => {
@@ -187,6 +203,9 @@ impl Simulation {
             host.applied = entry.index;
             let pending = host.pending.remove(&entry.index);
             if entry.index.0 as usize > self.applied_log.len() {
+                if matches!(entry.payload, stepraft::Payload::Membership(_)) {
+                    self.stats.membership_committed += 1;
+                }
                 self.applied_log.push(entry.clone());
             }
             let Some((request, term)) = pending else { continue };
@@ -384,4 +403,11 @@ impl Simulation {
         self.forget_leader_loss_if_recovered();
         Ok(())
     }
+}
+
+/// Membership changes use proposal ids with the top bit set, apart from client requests.
+pub(crate) const MEMBERSHIP_PROPOSAL: u64 = 1 << 63;
+
+fn is_membership_change(proposal: stepraft::ProposalId) -> bool {
+    proposal.0 & MEMBERSHIP_PROPOSAL != 0
 }

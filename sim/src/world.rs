@@ -170,6 +170,12 @@ pub struct Stats {
     pub transfers: u64,
     /// Reads a leader served under its lease, without a heartbeat round.
     pub lease_reads: u64,
+    /// Membership changes the leader accepted.
+    pub membership_accepted: u64,
+    /// Membership changes committed (applied cluster-wide).
+    pub membership_committed: u64,
+    /// Membership changes refused.
+    pub membership_rejected: u64,
 }
 
 impl Default for Stats {
@@ -197,6 +203,9 @@ impl Default for Stats {
             leader_disruptions: 0,
             transfers: 0,
             lease_reads: 0,
+            membership_accepted: 0,
+            membership_committed: 0,
+            membership_rejected: 0,
         }
     }
 }
@@ -287,6 +296,8 @@ pub(crate) struct Simulation {
     pub(crate) leader_lost: Option<(u64, Term)>,
     /// Measured leader replacement times.
     pub(crate) time_to_new_leader_us: Vec<u64>,
+    /// Membership changes requested so far (numbers their proposal ids).
+    pub(crate) membership_requests: u64,
 }
 
 /// Runs one seed to completion.
@@ -335,13 +346,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 impl Simulation {
     fn new(config: SimConfig) -> Simulation {
         let profile = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
-        let ids: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
+        let voters: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
+        // Seeds with membership changes get two spare nodes that start empty (passive).
+        let spares = if profile.membership_rate > 0.0 { 2 } else { 0 };
+        let ids: Vec<NodeId> = (1..=config.nodes + spares).map(NodeId).collect();
         let mut fault_rng = SimRng::new(config.seed, Stream::Faults);
         let limits = ReplicationLimits::draw(config.seed);
         let hosts = ids
             .iter()
             .map(|&id| {
-                let mut node_config = Config::new(id, ids.iter().copied());
+                let initial = if id.0 <= config.nodes { voters.clone() } else { Vec::new() };
+                let mut node_config = Config::new(id, initial);
                 node_config.election_ticks = config.election_ticks;
                 node_config.heartbeat_ticks = config.heartbeat_ticks;
                 node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
@@ -385,6 +400,7 @@ impl Simulation {
             applied_log: Vec::new(),
             leader_lost: None,
             time_to_new_leader_us: Vec::new(),
+            membership_requests: 0,
             config,
         }
     }
@@ -465,6 +481,7 @@ impl Simulation {
                     self.decide_faults();
                     self.schedule(100_000, Event::FaultDecision);
                     self.decide_transfer()?;
+                    self.decide_membership_change()?;
                 }
                 Ok(())
             }
@@ -523,10 +540,13 @@ impl Simulation {
         if nodes.len() != self.hosts.len() {
             return false;
         }
-        let Some(leader) = nodes.iter().find(|node| node.role() == Role::Leader) else {
-            return false;
-        };
-        nodes.iter().all(|node| {
+        let leader =
+            nodes.iter().filter(|node| node.role() == Role::Leader).max_by_key(|node| node.term());
+        let Some(leader) = leader else { return false };
+        // Members of the leader's configuration must follow it; removed or never-added
+        // nodes are not part of the cluster any more.
+        let members = leader.membership().members();
+        nodes.iter().filter(|node| members.contains(&node.id())).all(|node| {
             node.leader() == Some(leader.id())
                 && node.term() == leader.term()
                 && node.commit_index().0 >= self.acknowledged_max

@@ -103,3 +103,14 @@ fn regression_seed_410_a_late_leader_of_an_old_term_is_not_a_violation() {
     let result = run(&SimConfig::new(410));
     assert_eq!(result.outcome, Outcome::Passed, "{:?}", result.recent);
 }
+
+#[test]
+fn membership_churn_runs_clean_and_changes_commit() {
+    let mut template = SimConfig::new(0);
+    template.overrides.membership = Some(true);
+    let (summary, failures) = run_campaign(&template, 500, 40, 2, &|_| {});
+    let reports: Vec<_> = failures.iter().map(|f| (f.seed, f.outcome.clone())).collect();
+    assert_eq!(summary.violations, 0, "{reports:?}");
+    assert!(summary.membership_accepted > 10);
+    assert!(summary.membership_committed > 10);
+}
