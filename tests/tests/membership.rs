@@ -187,3 +187,65 @@ fn a_restarted_node_finds_its_configuration_in_its_log() {
     cluster.restart(follower);
     assert_eq!(cluster.node(follower).membership().learners, set(&[4]));
 }
+
+#[test]
+fn a_joint_configuration_whose_new_half_cannot_reach_quorum_waits_without_losing_anything() {
+    let (mut cluster, leader) = ready(3);
+    for id in [4, 5] {
+        cluster.add_passive_node(NodeId(id));
+        cluster.crash(NodeId(id));
+    }
+    let old_voters: Vec<NodeId> = cluster.ids().into_iter().filter(|id| id.0 <= 3).collect();
+    let keep = old_voters.iter().copied().find(|&id| id != leader).expect("a follower");
+    let change = MembershipChange::Replace {
+        voters: [keep, NodeId(4), NodeId(5)].into(),
+        learners: BTreeSet::new(),
+    };
+    let joint_index = cluster.change_membership(leader, change).expect("valid");
+    let write = cluster.propose(leader, 42).expect("leader");
+    settle(&mut cluster);
+    // The old half is all up, but the new half has only one live voter: nothing commits, and
+    // (CheckQuorum counting both halves) the leader steps down rather than pretend.
+    for id in old_voters {
+        assert!(cluster.node(id).commit_index() < joint_index, "{id} committed the joint entry");
+        assert!(cluster.node(id).membership().is_joint(), "{id} uses the joint configuration");
+    }
+    // The new nodes come up (empty), catch up, and the change completes with the write.
+    cluster.restart(NodeId(4));
+    cluster.restart(NodeId(5));
+    let done = cluster.run_until(300, |c| {
+        let Some(l) = c.leader() else { return false };
+        !c.node(l).membership().is_joint() && c.node(l).commit_index() >= write
+    });
+    assert!(done);
+    let new = cluster.leader().expect("a leader");
+    assert!(cluster.node(new).membership().voters == [keep, NodeId(4), NodeId(5)].into());
+    assert!(cluster.run_until(20, |c| c.applied_commands(new).contains(&42)));
+    cluster.assert_safety();
+}
+
+#[test]
+fn a_learner_answers_vote_requests_in_case_it_was_promoted_in_a_configuration_it_lacks() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        if config.id == NodeId(3) {
+            config.voters = vec![NodeId(1), NodeId(2)];
+            config.learners = vec![NodeId(3)];
+        }
+    });
+    let outputs = cluster.step(
+        NodeId(3),
+        stepraft::Input::Receive {
+            from: NodeId(1),
+            message: stepraft::Message::RequestVote(stepraft::RequestVote {
+                term: stepraft::Term(1),
+                last_log_index: stepraft::LogIndex(0),
+                last_log_term: stepraft::Term(0),
+                transfer: false,
+            }),
+        },
+    );
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        stepraft::Output::Send { message: stepraft::Message::RequestVoteResponse(r), .. } if r.granted
+    )));
+}
