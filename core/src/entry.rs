@@ -70,8 +70,10 @@ pub enum Payload<T> {
     /// (§5.4.2, §8): it is applied like any entry, and the application ignores it.
     Noop,
     /// A new cluster configuration. It takes effect as soon as it is appended to a log
-    /// (thesis §4.1), and is undone if a conflicting leader truncates it.
-    Membership(crate::membership::Membership),
+    /// (thesis §4.1), and is undone if a conflicting leader truncates it. Shared (`Arc`) so
+    /// that the rare configuration entry does not make every entry larger, and copies into
+    /// messages and persists are cheap.
+    Membership(std::sync::Arc<crate::membership::Membership>),
 }
 
 /// One entry of the replicated log.

@@ -2,6 +2,8 @@
 //! when *appended* — not when committed — so a node always uses the latest configuration in
 //! its log, and reverts to the previous one if that entry is truncated away (§4.1).
 
+use std::sync::Arc;
+
 use super::{Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::error::{MembershipError, ProposeError};
@@ -54,8 +56,11 @@ impl<T: Command> Node<T> {
     /// Appends a configuration entry on the leader; it takes effect at once.
     fn append_membership(&mut self, membership: Membership) -> LogIndex {
         let index = self.log.last_index().next();
-        let entry =
-            Entry { term: self.term, index, payload: Payload::Membership(membership.clone()) };
+        let entry = Entry {
+            term: self.term,
+            index,
+            payload: Payload::Membership(Arc::new(membership.clone())),
+        };
         self.persist_leader_append(vec![entry.clone()]);
         self.log.append([entry]);
         self.set_membership(membership, index);
@@ -65,7 +70,7 @@ impl<T: Command> Node<T> {
     /// Adopts the latest configuration among newly appended `entries`, if any.
     pub(super) fn adopt_appended_membership(&mut self, entries: &[Entry<T>]) {
         let latest = entries.iter().rev().find_map(|entry| match &entry.payload {
-            Payload::Membership(membership) => Some((membership.clone(), entry.index)),
+            Payload::Membership(membership) => Some((Membership::clone(membership), entry.index)),
             Payload::Command(_) | Payload::Noop => None,
         });
         if let Some((membership, index)) = latest {
@@ -77,7 +82,7 @@ impl<T: Command> Node<T> {
     /// else the initial one. Used after a restart and after a truncation.
     pub(super) fn refresh_membership_from_log(&mut self) {
         let latest = self.log_entries().iter().rev().find_map(|entry| match &entry.payload {
-            Payload::Membership(membership) => Some((membership.clone(), entry.index)),
+            Payload::Membership(membership) => Some((Membership::clone(membership), entry.index)),
             Payload::Command(_) | Payload::Noop => None,
         });
         let (membership, index) =
