@@ -214,7 +214,7 @@ impl FPayload {
         match self {
             FPayload::Command => Payload::Command(command),
             FPayload::Noop => Payload::Noop,
-            FPayload::Membership(membership) => Payload::Membership(membership.get()),
+            FPayload::Membership(membership) => Payload::Membership(membership.get().into()),
         }
     }
 }
