@@ -67,7 +67,10 @@ impl Simulation {
         let leading = role_before == Role::Leader
             && node.role() == Role::Leader
             && node.term() == term_before;
-        let deposed = role_before == Role::Leader && node.role() != Role::Leader;
+        // A leader that removed itself steps down by design; that is no disruption.
+        let deposed = role_before == Role::Leader
+            && node.role() != Role::Leader
+            && node.membership().is_voter(id);
         if deposed && !transferring && !self.network.touches(id) {
             self.stats.leader_disruptions += 1;
         }
