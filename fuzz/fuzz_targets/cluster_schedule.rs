@@ -370,22 +370,12 @@ impl Cluster {
 
     /// Writes one change to `id`'s disk, telling the checker first.
     fn write(&mut self, id: NodeId, leading: bool, change: &Persist<Cmd>) {
-        let result = match change {
-            Persist::HardState(hard_state) => self.checker.on_hard_state(id, *hard_state),
-            Persist::Append(entries) => {
-                let disk = &self.hosts[(id.0 - 1) as usize].disk;
-                let prev_term = match entries.first() {
-                    Some(first) if first.index > LogIndex(1) => disk
-                        .entries
-                        .get((first.index.0 - 2) as usize)
-                        .map_or(Term(0), |entry| entry.term),
-                    _ => Term(0),
-                };
-                self.checker.on_append(id, prev_term, entries)
-            }
-            Persist::Truncate { from } => self.checker.on_truncate(id, leading, *from),
-            other => panic!("unknown persist {other:?}"),
-        };
+        if !matches!(change, Persist::HardState(_) | Persist::Append(_) | Persist::Truncate { .. })
+        {
+            panic!("unknown persist {change:?}");
+        }
+        let disk = &self.hosts[(id.0 - 1) as usize].disk;
+        let result = self.checker.on_persist(id, leading, change, disk);
         result.unwrap_or_else(|violation| fail(violation));
         self.host(id).disk.apply(change);
     }

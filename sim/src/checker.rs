@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::Serialize;
-use stepraft::{Entry, HardState, LogIndex, NodeId, Payload, Term};
+use stepraft::{DurableState, Entry, HardState, LogIndex, NodeId, Payload, Persist, Term};
 
 use crate::kv::KvCommand;
 
@@ -203,6 +203,34 @@ impl SafetyChecker {
             prev_term = entry.term;
         }
         Ok(())
+    }
+
+    /// `node` is about to make `change` durable on `disk` (which does not hold it yet):
+    /// dispatches to the checks of each kind of change. `leading` says whether the node was
+    /// leader throughout the step that produced the change.
+    pub fn on_persist(
+        &mut self,
+        node: NodeId,
+        leading: bool,
+        change: &Persist<KvCommand>,
+        disk: &DurableState<KvCommand>,
+    ) -> Result<(), Violation> {
+        match change {
+            Persist::HardState(hard_state) => self.on_hard_state(node, *hard_state),
+            Persist::Append(entries) => {
+                // The entry before the first appended one, as the disk holds it.
+                let prev_term = match entries.first() {
+                    Some(first) if first.index > LogIndex(1) => disk
+                        .entries
+                        .get((first.index.0 - 2) as usize)
+                        .map_or(Term(0), |entry| entry.term),
+                    _ => Term(0),
+                };
+                self.on_append(node, prev_term, entries)
+            }
+            Persist::Truncate { from } => self.on_truncate(node, leading, *from),
+            _ => Ok(()),
+        }
     }
 
     /// `node` truncated its log; `leading` says whether it was leader throughout the step.

@@ -302,22 +302,8 @@ impl Simulation {
         leading: bool,
         change: Persist<KvCommand>,
     ) -> Result<(), Violation> {
-        match &change {
-            Persist::HardState(hard_state) => self.checker.on_hard_state(id, *hard_state)?,
-            Persist::Append(entries) => {
-                let disk = &self.hosts[(id.0 - 1) as usize].disk;
-                let prev_term = match entries.first() {
-                    Some(first) if first.index > LogIndex(1) => disk
-                        .entries
-                        .get((first.index.0 - 2) as usize)
-                        .map_or(Term(0), |entry| entry.term),
-                    _ => Term(0),
-                };
-                self.checker.on_append(id, prev_term, entries)?;
-            }
-            Persist::Truncate { from } => self.checker.on_truncate(id, leading, *from)?,
-            _ => {}
-        }
+        let disk = &self.hosts[(id.0 - 1) as usize].disk;
+        self.checker.on_persist(id, leading, &change, disk)?;
         self.host(id).disk.apply(&change);
         Ok(())
     }
