@@ -63,6 +63,13 @@ pub struct Config {
     /// sends that follow them; the leader counts its own copy toward commitment only once the
     /// runtime reports it durable with [`Input::Persisted`](crate::Input::Persisted).
     pub leader_persist_acks: bool,
+    /// Most snapshot bytes carried by one InstallSnapshot chunk: a snapshot is sent in pieces
+    /// so that no message is unbounded.
+    pub snapshot_chunk_bytes: usize,
+    /// Entries kept in the log before a snapshot's index when the application reports the
+    /// snapshot: a follower that lags by less than this catches up with entries rather than a
+    /// whole snapshot.
+    pub compaction_tail_entries: u64,
     /// Seed of the node's private random stream (election timeout jitter). Give each node a
     /// different seed; the same seed and inputs always give the same behaviour.
     pub rng_seed: u64,
@@ -71,7 +78,8 @@ pub struct Config {
 impl Config {
     /// A configuration with the default timers and limits: elections after 10–19 ticks,
     /// heartbeats every tick, 1024 entries or 1 MiB per message, 256 messages in flight,
-    /// 64 MiB uncommitted, PreVote and CheckQuorum on. The RNG seed is derived from the id.
+    /// 64 MiB uncommitted, PreVote and CheckQuorum on, snapshots sent in 256 KiB chunks with a
+    /// tail of 128 entries kept at compaction. The RNG seed is derived from the id.
     pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Config {
         Config {
             id,
@@ -91,6 +99,8 @@ impl Config {
             lease_reads: false,
             lease_margin_ticks: 2,
             leader_persist_acks: false,
+            snapshot_chunk_bytes: 256 << 10,
+            compaction_tail_entries: 128,
             rng_seed: id.0,
         }
     }
@@ -133,6 +143,9 @@ impl Config {
         }
         if self.uncommitted_bytes_max == 0 {
             return Err(ConfigError::ZeroUncommittedBytes);
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError::ZeroSnapshotChunkBytes);
         }
         if self.lease_reads && !self.check_quorum {
             return Err(ConfigError::LeaseNeedsCheckQuorum);
@@ -208,6 +221,7 @@ mod tests {
             (|c| c.bytes_per_message_max = 0, ConfigError::ZeroBytesPerMessage),
             (|c| c.in_flight_messages_max = 0, ConfigError::ZeroInFlightMessages),
             (|c| c.uncommitted_bytes_max = 0, ConfigError::ZeroUncommittedBytes),
+            (|c| c.snapshot_chunk_bytes = 0, ConfigError::ZeroSnapshotChunkBytes),
             (
                 |c| {
                     c.lease_reads = true;

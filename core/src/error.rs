@@ -51,6 +51,9 @@ pub enum ConfigError {
     /// `uncommitted_bytes_max` is zero.
     #[error("uncommitted_bytes_max must be at least 1")]
     ZeroUncommittedBytes,
+    /// `snapshot_chunk_bytes` is zero.
+    #[error("snapshot_chunk_bytes must be at least 1")]
+    ZeroSnapshotChunkBytes,
     /// Lease reads rely on the leader stickiness that CheckQuorum provides.
     #[error("lease_reads requires check_quorum")]
     LeaseNeedsCheckQuorum,
@@ -255,6 +258,54 @@ pub enum RangeError {
     },
 }
 
+/// Why the term of a log index is not known. A compacted index has a term, but the log no
+/// longer holds it: it is reported as such, never as a made-up term (the 2023 etcd-raft bug
+/// where a compacted index read as term 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TermError {
+    /// The index is covered by the snapshot and its entry was dropped.
+    #[error("index {index:?} is compacted; the log starts after {compacted_through:?}")]
+    Compacted {
+        /// The index asked for.
+        index: LogIndex,
+        /// The last index the log no longer holds (its term is still known).
+        compacted_through: LogIndex,
+    },
+    /// The index is past the end of the log.
+    #[error("index {index:?} is past the last entry {last_index:?}")]
+    BeyondLog {
+        /// The index asked for.
+        index: LogIndex,
+        /// The last index in the log.
+        last_index: LogIndex,
+    },
+}
+
+/// Why a snapshot the application reported with
+/// [`Input::SnapshotTaken`](crate::Input::SnapshotTaken) was not recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A snapshot may only cover entries the application has applied.
+    #[error("snapshot index {index:?} is past the applied index {applied:?}")]
+    NotApplied {
+        /// The snapshot's index.
+        index: LogIndex,
+        /// The node's applied index.
+        applied: LogIndex,
+    },
+    /// The node already has a snapshot at least this recent.
+    #[error("snapshot index {index:?} is not past the current snapshot {current:?}")]
+    Stale {
+        /// The snapshot's index.
+        index: LogIndex,
+        /// The index of the snapshot the node has.
+        current: LogIndex,
+    },
+}
+
 /// Durable state that cannot be what this library persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -289,6 +340,13 @@ pub enum RestoreError {
         term: Term,
         /// The persisted current term.
         current: Term,
+    },
+    /// The persisted log neither starts right after the snapshot nor overlaps it, or holds an
+    /// entry at the snapshot's index with another term.
+    #[error("the persisted log does not continue the snapshot at {snapshot_index:?}")]
+    LogDoesNotFollowSnapshot {
+        /// The snapshot's index.
+        snapshot_index: LogIndex,
     },
     /// The persisted commit index points past the last persisted entry.
     #[error("commit index {commit:?} is past the last entry {last_index:?}")]

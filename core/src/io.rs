@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::error::{ProposeError, ReadError, TransferError};
+use crate::error::{ProposeError, ReadError, SnapshotError, TransferError};
 use crate::message::Message;
+use crate::snapshot::{Snapshot, SnapshotMeta};
 use crate::types::{LogIndex, NodeId, ReadId, Term};
 
 /// One event for a node to react to.
@@ -54,6 +55,18 @@ pub enum Input<T> {
         /// The term of the entry at `index`, so that an acknowledgement of entries that were
         /// since replaced is recognised and ignored.
         term: Term,
+    },
+    /// The application took a snapshot of its state machine as of the applied `index`. The
+    /// node records it (with the term and configuration at `index`), persists it, and
+    /// compacts its log up to `index` minus
+    /// [`Config::compaction_tail_entries`](crate::Config::compaction_tail_entries). Refused
+    /// with [`Output::SnapshotRejected`] when `index` is past the applied index or not past the
+    /// current snapshot.
+    SnapshotTaken {
+        /// The last applied index the snapshot covers.
+        index: LogIndex,
+        /// The serialized state machine, opaque to the core.
+        data: std::sync::Arc<[u8]>,
     },
 }
 
@@ -126,8 +139,13 @@ pub enum Output<T> {
         /// The message.
         message: Message<T>,
     },
+    /// Replace the state machine with this snapshot's data; the `Apply` outputs that follow
+    /// continue from `meta.index + 1`. Emitted when a follower installs a snapshot from its
+    /// leader, and on the first step after [`Node::restore`](crate::Node::restore) from a
+    /// durable state holding a snapshot.
+    RestoreSnapshot(Snapshot),
     /// Committed entries, consecutive and in index order, each emitted exactly once per node
-    /// lifetime. No-op entries are included so the application sees every index.
+    /// lifetime (entries covered by a [`Output::RestoreSnapshot`] are not). No-op entries are included so the application sees every index.
     Apply(Vec<Entry<T>>),
     /// The known leader or this node's role changed.
     LeaderChanged {
@@ -171,6 +189,13 @@ pub enum Output<T> {
         /// Why.
         error: ReadError,
     },
+    /// A snapshot reported with [`Input::SnapshotTaken`] was not recorded.
+    SnapshotRejected {
+        /// The index the snapshot was reported at.
+        index: LogIndex,
+        /// Why.
+        error: SnapshotError,
+    },
     /// A leadership transfer request was refused.
     TransferRejected {
         /// The requested target.
@@ -193,6 +218,16 @@ pub enum Persist<T> {
     Truncate {
         /// The first index to remove.
         from: LogIndex,
+    },
+    /// Store this snapshot in place of any older one. If the stored log holds an entry at the
+    /// snapshot's index with the snapshot's term, the log stays as it is; otherwise every
+    /// stored entry is discarded and the log continues at `meta.index + 1`.
+    Snapshot(Snapshot),
+    /// The stored entries up to and including `through` are covered by the stored snapshot and
+    /// may be deleted.
+    Compact {
+        /// The last index to delete.
+        through: LogIndex,
     },
 }
 
@@ -233,13 +268,16 @@ pub enum Role {
 pub struct DurableState<T> {
     /// The last persisted hard state.
     pub hard_state: HardState,
-    /// The persisted log, from index 1, consecutive.
+    /// The latest persisted snapshot, if any.
+    pub snapshot: Option<Snapshot>,
+    /// The persisted log, consecutive: from index 1 without a snapshot; with one, from at most
+    /// the snapshot's index + 1 (a compaction may keep a tail of entries it covers).
     pub entries: Vec<Entry<T>>,
 }
 
 impl<T> Default for DurableState<T> {
     fn default() -> Self {
-        DurableState { hard_state: HardState::default(), entries: Vec::new() }
+        DurableState { hard_state: HardState::default(), snapshot: None, entries: Vec::new() }
     }
 }
 
@@ -254,15 +292,46 @@ impl<T: Clone> DurableState<T> {
             Persist::HardState(hard_state) => self.hard_state = *hard_state,
             Persist::Append(entries) => {
                 if let Some(first) = entries.first() {
-                    let expected = LogIndex(self.entries.len() as u64 + 1);
+                    let expected = self.last_index().next();
                     assert_eq!(first.index, expected, "append must follow the stored log");
                 }
                 self.entries.extend(entries.iter().cloned());
             }
             Persist::Truncate { from } => {
-                let keep = from.0.saturating_sub(1).min(self.entries.len() as u64);
+                let keep =
+                    from.0.saturating_sub(self.first_index().0).min(self.entries.len() as u64);
                 self.entries.truncate(keep as usize);
             }
+            Persist::Snapshot(snapshot) => {
+                let SnapshotMeta { index, term, .. } = snapshot.meta;
+                let position = index.0.checked_sub(self.first_index().0);
+                let held = position.and_then(|position| self.entries.get(position as usize));
+                if held.is_none_or(|entry| entry.term != term) {
+                    self.entries.clear();
+                }
+                self.snapshot = Some(snapshot.clone());
+            }
+            Persist::Compact { through } => {
+                let drop = through.next().0.saturating_sub(self.first_index().0);
+                self.entries.drain(..(drop.min(self.entries.len() as u64) as usize));
+            }
         }
+    }
+}
+
+impl<T> DurableState<T> {
+    /// The index of the first stored entry, or of the entry the next append must start at
+    /// when the stored log is empty.
+    pub fn first_index(&self) -> LogIndex {
+        match (self.entries.first(), &self.snapshot) {
+            (Some(first), _) => first.index,
+            (None, Some(snapshot)) => snapshot.meta.index.next(),
+            (None, None) => LogIndex(1),
+        }
+    }
+
+    /// The index of the last stored entry, or of the snapshot when no entry follows it.
+    pub fn last_index(&self) -> LogIndex {
+        self.first_index().plus(self.entries.len() as u64).prev()
     }
 }

@@ -103,12 +103,14 @@ mod message;
 mod node;
 mod progress;
 pub mod quorum;
+mod snapshot;
 mod types;
 
 pub use config::Config;
 pub use entry::{Command, Entry, Payload};
 pub use error::{
-    ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError, TransferError,
+    ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError, SnapshotError,
+    TermError, TransferError,
 };
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,
@@ -116,11 +118,12 @@ pub use io::{
 pub use membership::{Membership, MembershipChange};
 pub use message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
-    HeartbeatResponse, Message, ReadIndexRequest, ReadIndexResponse, RequestVote,
-    RequestVoteResponse, TimeoutNow,
+    HeartbeatResponse, InstallSnapshot, InstallSnapshotResponse, Message, ReadIndexRequest,
+    ReadIndexResponse, RequestVote, RequestVoteResponse, SnapshotOutcome, TimeoutNow,
 };
 pub use node::{Node, NodeStats};
 pub use progress::{Progress, ReplicationState};
+pub use snapshot::{Snapshot, SnapshotMeta};
 pub use types::{LogIndex, NodeId, ReadId, Term};
 
 #[cfg(doctest)]

@@ -1,9 +1,11 @@
 //! The in-memory replicated log.
 //!
-//! Entries are kept in a `Vec` whose first element has index `offset + 1`; the offset is zero
-//! until compaction exists, but every lookup already goes through it.
+//! Entries are kept in a `Vec` whose first element has index `offset + 1`. Everything up to
+//! the offset was compacted into a snapshot; only the offset's own term is still known, so
+//! that the entry after it can be checked for consistency (§7).
 
 use crate::entry::Entry;
+use crate::error::TermError;
 use crate::types::{LogIndex, Term};
 
 /// A node's log: consecutive entries with non-decreasing terms.
@@ -23,9 +25,25 @@ impl<T> RaftLog<T> {
         RaftLog { entries: Vec::new(), offset: LogIndex(0), offset_term: Term(0) }
     }
 
-    /// A log holding `entries`, which the caller has checked are consecutive from index 1.
-    pub(crate) fn from_entries(entries: Vec<Entry<T>>) -> RaftLog<T> {
-        RaftLog { entries, offset: LogIndex(0), offset_term: Term(0) }
+    /// A log holding `entries`, which the caller has checked are consecutive from
+    /// `offset + 1`, after a compacted prefix ending at `(offset, offset_term)`.
+    pub(crate) fn from_parts(
+        offset: LogIndex,
+        offset_term: Term,
+        entries: Vec<Entry<T>>,
+    ) -> RaftLog<T> {
+        debug_assert!(entries.first().is_none_or(|first| first.index == offset.next()));
+        RaftLog { entries, offset, offset_term }
+    }
+
+    /// The last compacted index (0 when nothing was compacted).
+    pub(crate) fn offset(&self) -> LogIndex {
+        self.offset
+    }
+
+    /// The first index the log holds an entry for (`last_index + 1` when empty).
+    pub(crate) fn first_index(&self) -> LogIndex {
+        self.offset.next()
     }
 
     /// The index of the last entry (`offset` when empty).
@@ -38,12 +56,18 @@ impl<T> RaftLog<T> {
         self.entries.last().map_or(self.offset_term, |entry| entry.term)
     }
 
-    /// The term of the entry at `index`, or `None` when the log has no entry there.
-    pub(crate) fn term(&self, index: LogIndex) -> Option<Term> {
+    /// The term of the entry at `index`: known for every held entry and for the offset (the
+    /// empty prefix, or the last compacted entry); an explicit error otherwise.
+    pub(crate) fn term(&self, index: LogIndex) -> Result<Term, TermError> {
         if index == self.offset {
-            return Some(self.offset_term);
+            return Ok(self.offset_term);
         }
-        self.entry(index).map(|entry| entry.term)
+        if index < self.offset {
+            return Err(TermError::Compacted { index, compacted_through: self.offset });
+        }
+        self.entry(index)
+            .map(|entry| entry.term)
+            .ok_or(TermError::BeyondLog { index, last_index: self.last_index() })
     }
 
     /// The entry at `index`, if the log holds it.
@@ -54,12 +78,13 @@ impl<T> RaftLog<T> {
 
     /// Whether the log holds an entry `(index, term)` (or `index` is the empty prefix).
     pub(crate) fn matches(&self, index: LogIndex, term: Term) -> bool {
-        self.term(index) == Some(term)
+        self.term(index) == Ok(term)
     }
 
     /// Entries `from..=to`, clamped to what the log holds.
     pub(crate) fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry<T>] {
-        let start = from.0.saturating_sub(self.offset.0 + 1).min(self.entries.len() as u64);
+        let start =
+            from.0.saturating_sub(self.offset.0.saturating_add(1)).min(self.entries.len() as u64);
         let end = to.0.saturating_sub(self.offset.0).min(self.entries.len() as u64);
         if start >= end {
             return &[];
@@ -81,6 +106,26 @@ impl<T> RaftLog<T> {
         debug_assert!(from > self.offset, "invariant: never truncate below the offset");
         let keep = from.0.saturating_sub(self.offset.0 + 1).min(self.entries.len() as u64);
         self.entries.truncate(keep as usize);
+    }
+
+    /// Drops every entry up to and including `through`, which must be held (or be the
+    /// offset): the log then starts right after it.
+    pub(crate) fn compact_through(&mut self, through: LogIndex) {
+        let Ok(term) = self.term(through) else {
+            debug_assert!(false, "compaction point {through:?} is not in the log");
+            return;
+        };
+        let drop = (through.0 - self.offset.0) as usize;
+        self.entries.drain(..drop);
+        self.offset = through;
+        self.offset_term = term;
+    }
+
+    /// Discards every entry: the log now ends at `(index, term)`, covered by a snapshot.
+    pub(crate) fn reset_to(&mut self, index: LogIndex, term: Term) {
+        self.entries.clear();
+        self.offset = index;
+        self.offset_term = term;
     }
 
     /// The first index holding an entry of `term`, if any — where a follower tells the leader
@@ -128,15 +173,18 @@ mod tests {
         assert_eq!(log.last_index(), LogIndex(0));
         assert_eq!(log.last_term(), Term(0));
         assert!(log.matches(LogIndex(0), Term(0)));
-        assert_eq!(log.term(LogIndex(1)), None);
+        assert_eq!(
+            log.term(LogIndex(1)),
+            Err(TermError::BeyondLog { index: LogIndex(1), last_index: LogIndex(0) })
+        );
     }
 
     #[test]
     fn lookups_and_slices() {
         let log = log_of_terms(&[1, 1, 2, 3, 3]);
-        assert_eq!(log.term(LogIndex(3)), Some(Term(2)));
-        assert_eq!(log.term(LogIndex(6)), None);
-        assert_eq!(log.term(LogIndex(u64::MAX)), None);
+        assert_eq!(log.term(LogIndex(3)), Ok(Term(2)));
+        assert!(log.term(LogIndex(6)).is_err());
+        assert!(log.term(LogIndex(u64::MAX)).is_err());
         assert_eq!(log.slice(LogIndex(2), LogIndex(4)).len(), 3);
         assert_eq!(log.slice(LogIndex(4), LogIndex(100)).len(), 2);
         assert!(log.slice(LogIndex(6), LogIndex(9)).is_empty());
@@ -163,6 +211,39 @@ mod tests {
         assert_eq!(log.last_term(), Term(1));
         log.truncate_from(LogIndex(10));
         assert_eq!(log.last_index(), LogIndex(2));
+    }
+
+    #[test]
+    fn compaction_keeps_the_suffix_and_reports_compacted_terms() {
+        let mut log = log_of_terms(&[1, 1, 2, 3, 3]);
+        log.compact_through(LogIndex(3));
+        assert_eq!(log.offset(), LogIndex(3));
+        assert_eq!(log.first_index(), LogIndex(4));
+        assert_eq!(log.last_index(), LogIndex(5));
+        assert_eq!(log.term(LogIndex(3)), Ok(Term(2)));
+        assert_eq!(
+            log.term(LogIndex(2)),
+            Err(TermError::Compacted { index: LogIndex(2), compacted_through: LogIndex(3) })
+        );
+        // Index 0 is compacted too: its "term 0" is no longer a valid answer.
+        assert!(log.term(LogIndex(0)).is_err());
+        assert!(!log.matches(LogIndex(0), Term(0)));
+        assert_eq!(log.slice(LogIndex(1), LogIndex(5)).len(), 2);
+        assert_eq!(log.entry(LogIndex(4)).map(|entry| entry.index), Some(LogIndex(4)));
+        assert!(log.entry(LogIndex(3)).is_none());
+        assert_eq!(log.first_index_of_term(Term(3)), Some(LogIndex(4)));
+
+        log.compact_through(LogIndex(5));
+        assert_eq!(log.last_index(), LogIndex(5));
+        assert_eq!(log.last_term(), Term(3));
+        assert!(log.is_up_to_date(LogIndex(5), Term(3)));
+
+        log.reset_to(LogIndex(9), Term(4));
+        assert_eq!(log.last_index(), LogIndex(9));
+        assert_eq!(log.last_term(), Term(4));
+        assert_eq!(log.first_index(), LogIndex(10));
+        log.append([Entry { term: Term(4), index: LogIndex(10), payload: Payload::Noop }]);
+        assert_eq!(log.last_index(), LogIndex(10));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
+use crate::snapshot::SnapshotMeta;
 use crate::types::{LogIndex, ReadId, Term};
 
 /// A message between two nodes of one cluster.
@@ -39,6 +40,11 @@ pub enum Message<T> {
     ReadIndexRequest(ReadIndexRequest),
     /// The leader's answer to a [`ReadIndexRequest`].
     ReadIndexResponse(ReadIndexResponse),
+    /// A leader sends one chunk of its snapshot to a follower whose next entries it no longer
+    /// holds (§7).
+    InstallSnapshot(InstallSnapshot),
+    /// The answer to an [`InstallSnapshot`] chunk.
+    InstallSnapshotResponse(InstallSnapshotResponse),
 }
 
 impl<T> Message<T> {
@@ -56,6 +62,8 @@ impl<T> Message<T> {
             Message::HeartbeatResponse(m) => m.term,
             Message::ReadIndexRequest(m) => m.term,
             Message::ReadIndexResponse(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotResponse(m) => m.term,
         }
     }
 }
@@ -197,4 +205,63 @@ pub struct ReadIndexResponse {
     pub id: ReadId,
     /// The index to wait for before reading, or `None` when the leader cannot serve it.
     pub index: Option<LogIndex>,
+}
+
+/// One chunk of a leader's snapshot (§7, sent in pieces so that no message is unbounded).
+///
+/// Chunks are accepted strictly in order: the follower holds the bytes `0..offset` of the
+/// snapshot named by `meta` before it takes a chunk at `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct InstallSnapshot {
+    /// The leader's term.
+    pub term: Term,
+    /// The snapshot this chunk belongs to.
+    pub meta: SnapshotMeta,
+    /// The snapshot's whole size in bytes.
+    pub total_bytes: u64,
+    /// Where `data` starts in the snapshot.
+    pub offset: u64,
+    /// The chunk; the last chunk ends at `total_bytes`.
+    pub data: Vec<u8>,
+}
+
+/// A follower's answer to an [`InstallSnapshot`] chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct InstallSnapshotResponse {
+    /// The follower's term.
+    pub term: Term,
+    /// The index of the snapshot the chunk belonged to, so that the leader can spot answers
+    /// about an older snapshot.
+    pub snapshot_index: LogIndex,
+    /// What the follower did with the chunk.
+    pub outcome: SnapshotOutcome,
+}
+
+/// The result of an [`InstallSnapshot`] chunk at the follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum SnapshotOutcome {
+    /// The follower holds the bytes `0..next_offset` of the snapshot.
+    Received {
+        /// The offset of the next chunk the follower expects.
+        next_offset: u64,
+    },
+    /// The chunk did not follow the bytes received so far (lost or reordered chunks); the
+    /// leader should resend from `next_offset`.
+    Gap {
+        /// The offset of the next chunk the follower expects.
+        next_offset: u64,
+    },
+    /// The follower's log now matches the leader's up to `match_index`: the snapshot is
+    /// installed, or the follower already had everything it covers.
+    Installed {
+        /// The last index known to match the leader's log.
+        match_index: LogIndex,
+    },
+    /// The chunk cannot be used (it contradicts itself); the leader should fall back to
+    /// probing.
+    Refused,
 }

@@ -3,7 +3,8 @@
 //! A follower is either being **probed** — the leader does not know where their logs agree,
 //! sends one AppendEntries and waits for its answer — or being **replicated** to — the leader
 //! knows the match point and streams entries optimistically, up to `in_flight_messages_max`
-//! unacknowledged messages.
+//! unacknowledged messages — or being sent a **snapshot**, because the entries it needs next
+//! were compacted away; chunks stream with the same window.
 
 use std::collections::VecDeque;
 
@@ -18,6 +19,8 @@ pub enum ReplicationState {
     Probe,
     /// Streaming entries after a known match point.
     Replicate,
+    /// Sending a snapshot in chunks; entries resume once it is installed.
+    Snapshot,
 }
 
 /// What the leader knows about one follower's log.
@@ -33,6 +36,25 @@ pub struct Progress {
     /// In replicate state: the last index of each unacknowledged AppendEntries, ascending.
     in_flight: VecDeque<LogIndex>,
     state: ReplicationState,
+    /// In snapshot state: the transfer.
+    snapshot: Option<SnapshotSend>,
+}
+
+/// A snapshot transfer to one follower (go-back-N over chunks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SnapshotSend {
+    /// The index of the snapshot being sent.
+    index: LogIndex,
+    /// Where the next chunk starts.
+    next_offset: u64,
+    /// Every byte before this offset is acknowledged.
+    acked_offset: u64,
+    /// Whether the last chunk has been sent (and not since asked for again).
+    all_sent: bool,
+    /// Chunks sent and not yet acknowledged.
+    in_flight: usize,
+    /// `acked_offset` at the last heartbeat answer, to notice a stalled transfer.
+    acked_at_last_heartbeat: u64,
 }
 
 impl Progress {
@@ -44,6 +66,7 @@ impl Progress {
             probe_sent: false,
             in_flight: VecDeque::new(),
             state: ReplicationState::Probe,
+            snapshot: None,
         }
     }
 
@@ -62,17 +85,86 @@ impl Progress {
         self.state
     }
 
-    /// The number of unacknowledged AppendEntries with entries.
+    /// The number of unacknowledged AppendEntries with entries (or snapshot chunks).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        match &self.snapshot {
+            Some(send) => send.in_flight,
+            None => self.in_flight.len(),
+        }
     }
 
-    /// Whether the leader must wait before sending more entries.
+    /// The index of the snapshot being sent, in snapshot state.
+    pub fn pending_snapshot(&self) -> Option<LogIndex> {
+        self.snapshot.map(|send| send.index)
+    }
+
+    /// Whether the leader must wait before sending more entries or chunks.
     pub(crate) fn is_paused(&self, in_flight_max: usize) -> bool {
-        match self.state {
-            ReplicationState::Probe => self.probe_sent,
-            ReplicationState::Replicate => self.in_flight.len() >= in_flight_max,
+        match (self.state, &self.snapshot) {
+            (ReplicationState::Probe, _) => self.probe_sent,
+            (ReplicationState::Replicate, _) => self.in_flight.len() >= in_flight_max,
+            (ReplicationState::Snapshot, Some(send)) => {
+                send.all_sent || send.in_flight >= in_flight_max
+            }
+            (ReplicationState::Snapshot, None) => true,
         }
+    }
+
+    /// Starts (or restarts) sending the snapshot at `index`.
+    pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
+        self.state = ReplicationState::Snapshot;
+        self.probe_sent = false;
+        self.in_flight.clear();
+        self.snapshot = Some(SnapshotSend {
+            index,
+            next_offset: 0,
+            acked_offset: 0,
+            all_sent: false,
+            in_flight: 0,
+            acked_at_last_heartbeat: 0,
+        });
+    }
+
+    /// Reserves the next chunk of a snapshot of `total` bytes, at most `chunk_bytes` long, if
+    /// the window allows: returns its byte range.
+    pub(crate) fn next_chunk(
+        &mut self,
+        total: u64,
+        chunk_bytes: u64,
+        in_flight_max: usize,
+    ) -> Option<(u64, u64)> {
+        let send = self.snapshot.as_mut()?;
+        if send.all_sent || send.in_flight >= in_flight_max {
+            return None;
+        }
+        let start = send.next_offset.min(total);
+        let end = start.saturating_add(chunk_bytes).min(total);
+        send.next_offset = end;
+        send.in_flight += 1;
+        send.all_sent = end == total;
+        Some((start, end))
+    }
+
+    /// The follower holds the snapshot's bytes up to `next_offset`. With `gap`, it refused a
+    /// chunk that did not follow them: resend from there.
+    pub(crate) fn on_chunk_answer(&mut self, next_offset: u64, gap: bool) {
+        let Some(send) = self.snapshot.as_mut() else { return };
+        send.acked_offset = send.acked_offset.max(next_offset);
+        send.in_flight = send.in_flight.saturating_sub(1);
+        if gap && next_offset >= send.acked_offset {
+            send.next_offset = next_offset;
+            send.all_sent = false;
+            send.in_flight = 0;
+        }
+    }
+
+    /// The follower could not use the snapshot: go back to probing, which sends the snapshot
+    /// again if the follower still needs compacted entries.
+    pub(crate) fn on_snapshot_refused(&mut self) {
+        self.snapshot = None;
+        self.state = ReplicationState::Probe;
+        self.probe_sent = false;
+        self.next_index = self.match_index.next();
     }
 
     /// Records that an AppendEntries ending at `last_sent` left (with or without entries).
@@ -85,6 +177,8 @@ impl Progress {
                     self.in_flight.push_back(last_sent);
                 }
             }
+            // Appends are not sent while a snapshot is (see `Node::send_append`).
+            ReplicationState::Snapshot => {}
         }
     }
 
@@ -101,8 +195,11 @@ impl Progress {
         while self.in_flight.front().is_some_and(|&last| last <= match_index) {
             self.in_flight.pop_front();
         }
-        if self.state == ReplicationState::Probe && match_index >= self.match_index {
-            // The probe found the match point: stream from there.
+        let probe_done = self.state == ReplicationState::Probe && match_index >= self.match_index;
+        let snapshot_done = self.snapshot.is_some_and(|send| match_index >= send.index);
+        if probe_done || snapshot_done {
+            // The probe found the match point, or the snapshot is installed: stream from there.
+            self.snapshot = None;
             self.state = ReplicationState::Replicate;
             self.probe_sent = false;
             self.next_index = self.match_index.next();
@@ -123,6 +220,8 @@ impl Progress {
         let stale = match self.state {
             ReplicationState::Replicate => rejected_prev_index <= self.match_index,
             ReplicationState::Probe => rejected_prev_index != self.next_index.prev(),
+            // An answer to an append sent before the snapshot transfer began.
+            ReplicationState::Snapshot => true,
         };
         if stale || rejected_prev_index == LogIndex(0) {
             // Index 0 always matches, so a rejection there is stale or hostile.
@@ -149,6 +248,17 @@ impl Progress {
                 // cannot stall forever, as the next append will expose the gap.
                 self.in_flight.pop_front();
             }
+            ReplicationState::Snapshot => {
+                let Some(send) = self.snapshot.as_mut() else { return };
+                if send.acked_offset == send.acked_at_last_heartbeat {
+                    // No chunk was acknowledged for a whole heartbeat period although the
+                    // follower answers: chunks were lost. Go back to the last acknowledged one.
+                    send.next_offset = send.acked_offset;
+                    send.all_sent = false;
+                    send.in_flight = 0;
+                }
+                send.acked_at_last_heartbeat = send.acked_offset;
+            }
         }
     }
 
@@ -157,6 +267,11 @@ impl Progress {
         assert!(self.match_index < self.next_index, "invariant: match < next");
         assert!(self.match_index <= leader_last_index, "invariant: match <= leader last");
         assert!(self.next_index <= leader_last_index.next(), "invariant: next <= last + 1");
+        assert_eq!(
+            self.snapshot.is_some(),
+            self.state == ReplicationState::Snapshot,
+            "invariant: a transfer exactly in snapshot state"
+        );
     }
 }
 
@@ -210,6 +325,71 @@ mod tests {
         assert!(progress.on_conflict(LogIndex(10), hint, no_terms));
         assert_eq!(progress.next_index(), LogIndex(4));
         assert!(!progress.is_paused(1));
+    }
+
+    #[test]
+    fn snapshot_chunks_stream_in_a_window_and_go_back_after_a_gap() {
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(LogIndex(8));
+        assert_eq!(progress.state(), ReplicationState::Snapshot);
+        assert_eq!(progress.pending_snapshot(), Some(LogIndex(8)));
+        assert_eq!(progress.next_chunk(25, 10, 2), Some((0, 10)));
+        assert_eq!(progress.next_chunk(25, 10, 2), Some((10, 20)));
+        assert_eq!(progress.next_chunk(25, 10, 2), None, "window of 2 is full");
+        assert!(progress.is_paused(2));
+        progress.on_chunk_answer(10, false);
+        // The chunk at 10 was lost; the follower refuses the one at 20.
+        assert_eq!(progress.next_chunk(25, 10, 2), Some((20, 25)));
+        progress.on_chunk_answer(10, true);
+        assert_eq!(progress.next_chunk(25, 10, 2), Some((10, 20)));
+        assert_eq!(progress.next_chunk(25, 10, 2), Some((20, 25)));
+        assert!(progress.is_paused(8), "everything is sent");
+        // Installed: entries resume after the snapshot.
+        assert!(progress.on_success(LogIndex(8)));
+        assert_eq!(progress.state(), ReplicationState::Replicate);
+        assert_eq!(progress.next_index(), LogIndex(9));
+        assert_eq!(progress.pending_snapshot(), None);
+        progress.assert_invariants(LogIndex(10));
+    }
+
+    #[test]
+    fn a_stalled_snapshot_is_resent_from_the_last_acknowledged_chunk() {
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(LogIndex(8));
+        progress.next_chunk(30, 10, 8);
+        progress.on_chunk_answer(10, false);
+        progress.next_chunk(30, 10, 8);
+        progress.next_chunk(30, 10, 8);
+        assert_eq!(progress.next_chunk(30, 10, 8), None);
+        // An ack arrived since the last heartbeat answer: not stalled.
+        progress.on_heartbeat_response();
+        assert_eq!(progress.next_chunk(30, 10, 8), None);
+        // A whole heartbeat period without an ack: resend from 10.
+        progress.on_heartbeat_response();
+        assert_eq!(progress.next_chunk(30, 10, 8), Some((10, 20)));
+    }
+
+    #[test]
+    fn a_refused_snapshot_falls_back_to_probing() {
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(LogIndex(8));
+        progress.next_chunk(30, 10, 8);
+        // Rejections of appends sent before the transfer began are stale.
+        let hint = ConflictHint { index: LogIndex(1), term: None };
+        assert!(!progress.on_conflict(LogIndex(10), hint, no_terms));
+        progress.on_snapshot_refused();
+        assert_eq!(progress.state(), ReplicationState::Probe);
+        assert_eq!(progress.next_index(), LogIndex(1));
+        assert!(!progress.is_paused(1));
+        progress.assert_invariants(LogIndex(10));
+    }
+
+    #[test]
+    fn an_empty_snapshot_is_one_empty_chunk() {
+        let mut progress = Progress::new(LogIndex(3));
+        progress.become_snapshot(LogIndex(3));
+        assert_eq!(progress.next_chunk(0, 10, 8), Some((0, 0)));
+        assert_eq!(progress.next_chunk(0, 10, 8), None);
     }
 
     #[test]

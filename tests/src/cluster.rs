@@ -27,7 +27,11 @@ pub struct Cluster {
     /// `None` while a node is crashed.
     nodes: BTreeMap<NodeId, Option<Node<Command>>>,
     disks: BTreeMap<NodeId, DurableState<Command>>,
+    /// Entries applied since the node last (re)started or restored a snapshot.
     applied: BTreeMap<NodeId, Vec<Entry<Command>>>,
+    /// Each node's state machine: every command it applied, in order, including those it
+    /// restored from a snapshot. Snapshots serialize exactly this.
+    states: BTreeMap<NodeId, Vec<Command>>,
     network: VecDeque<Envelope>,
     /// Directed links that drop everything: `(from, to)`.
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -54,6 +58,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             disks: BTreeMap::new(),
             applied: BTreeMap::new(),
+            states: BTreeMap::new(),
             network: VecDeque::new(),
             cut: BTreeSet::new(),
             leaders_by_term: BTreeMap::new(),
@@ -69,6 +74,7 @@ impl Cluster {
             cluster.nodes.insert(id, Some(node));
             cluster.disks.insert(id, DurableState::default());
             cluster.applied.insert(id, Vec::new());
+            cluster.states.insert(id, Vec::new());
         }
         cluster
     }
@@ -86,6 +92,15 @@ impl Cluster {
         self.nodes.insert(id, Some(node));
         self.disks.insert(id, DurableState::default());
         self.applied.insert(id, Vec::new());
+        self.states.insert(id, Vec::new());
+    }
+
+    /// Node `id` snapshots its state machine at its applied index and reports it; returns
+    /// the node's answer (nothing when recorded, `SnapshotRejected` otherwise).
+    pub fn take_snapshot(&mut self, id: NodeId) -> Vec<Output<Command>> {
+        let index = self.node(id).applied_index();
+        let data = encode_state(&self.states[&id]);
+        self.step(id, Input::SnapshotTaken { index, data: data.into() })
     }
 
     /// Asks node `id` to change the membership; returns the index of the configuration entry.
@@ -138,9 +153,10 @@ impl Cluster {
         &self.applied[&id]
     }
 
-    /// The commands node `id` applied, without no-ops.
+    /// Node `id`'s state machine: the commands it applied (without no-ops), including those
+    /// restored from a snapshot.
     pub fn applied_commands(&self, id: NodeId) -> Vec<Command> {
-        self.applied[&id].iter().filter_map(|entry| entry.command().copied()).collect()
+        self.states[&id].clone()
     }
 
     /// The outputs of node `id`'s most recent step.
@@ -199,7 +215,13 @@ impl Cluster {
                     self.network.push_back(Envelope { from: id, to: *to, message: message.clone() })
                 }
                 Output::Apply(entries) => {
-                    self.applied.get_mut(&id).expect("known node").extend(entries.iter().cloned())
+                    self.applied.get_mut(&id).expect("known node").extend(entries.iter().cloned());
+                    let state = self.states.get_mut(&id).expect("known node");
+                    state.extend(entries.iter().filter_map(|entry| entry.command().copied()));
+                }
+                Output::RestoreSnapshot(snapshot) => {
+                    self.states.insert(id, decode_state(&snapshot.data));
+                    self.applied.insert(id, Vec::new());
                 }
                 Output::ReadReady { .. } | Output::ReadRejected { .. } => {
                     self.read_outcomes.entry(id).or_default().push(output.clone())
@@ -299,6 +321,7 @@ impl Cluster {
                     | Message::AppendEntriesResponse(_)
                     | Message::HeartbeatResponse(_)
                     | Message::ReadIndexResponse(_)
+                    | Message::InstallSnapshotResponse(_)
             )
         };
         let mut held = VecDeque::new();
@@ -362,6 +385,7 @@ impl Cluster {
             .expect("a disk written by the core restores");
         self.nodes.insert(id, Some(node));
         self.applied.insert(id, Vec::new());
+        self.states.insert(id, Vec::new());
     }
 
     /// Ticks every node and delivers all messages, one round at a time, until `done` holds
@@ -372,6 +396,25 @@ impl Cluster {
                 return true;
             }
             self.tick_all();
+            self.deliver_all();
+        }
+        done(self)
+    }
+
+    /// Like [`Cluster::run_until`], with `meddle` called on the network before each round's
+    /// deliveries (to drop, duplicate or reorder messages).
+    pub fn run_until_with(
+        &mut self,
+        rounds_max: u32,
+        mut meddle: impl FnMut(&mut Cluster),
+        done: impl Fn(&Cluster) -> bool,
+    ) -> bool {
+        for _ in 0..rounds_max {
+            if done(self) {
+                return true;
+            }
+            self.tick_all();
+            meddle(self);
             self.deliver_all();
         }
         done(self)
@@ -418,9 +461,9 @@ impl Cluster {
                 assert_logs_match(a, b);
             }
         }
-        let applied: Vec<&Vec<Entry<Command>>> = self.applied.values().collect();
-        for (i, a) in applied.iter().enumerate() {
-            for b in &applied[i + 1..] {
+        let states: Vec<&Vec<Command>> = self.states.values().collect();
+        for (i, a) in states.iter().enumerate() {
+            for b in &states[i + 1..] {
                 let common = a.len().min(b.len());
                 assert_eq!(a[..common], b[..common], "state machine safety");
             }
@@ -428,12 +471,32 @@ impl Cluster {
     }
 }
 
+/// A snapshot of the harness's state machine: its commands, little-endian.
+fn encode_state(state: &[Command]) -> Vec<u8> {
+    state.iter().flat_map(|command| command.to_le_bytes()).collect()
+}
+
+fn decode_state(data: &[u8]) -> Vec<Command> {
+    data.chunks_exact(8)
+        .map(|bytes| Command::from_le_bytes(bytes.try_into().expect("8 bytes")))
+        .collect()
+}
+
 fn assert_logs_match(a: &Node<Command>, b: &Node<Command>) {
-    let (log_a, log_b) = (a.log_entries(), b.log_entries());
+    // Compare the indexes both logs still hold (snapshots compact different prefixes).
+    let first = a.first_index().max(b.first_index());
+    let last = a.last_index().min(b.last_index());
+    if first > last {
+        return;
+    }
+    let held = |node: &Node<Command>| {
+        let offset = (first.0 - node.first_index().0) as usize;
+        node.log_entries()[offset..offset + (last.0 - first.0 + 1) as usize].to_vec()
+    };
+    let (log_a, log_b) = (held(a), held(b));
     // Log Matching: find the last index where both have the same term; everything before
     // must be identical.
-    let common = log_a.len().min(log_b.len());
-    if let Some(last_same) = (0..common).rev().find(|&i| log_a[i].term == log_b[i].term) {
+    if let Some(last_same) = (0..log_a.len()).rev().find(|&i| log_a[i].term == log_b[i].term) {
         assert_eq!(
             log_a[..=last_same],
             log_b[..=last_same],
@@ -442,6 +505,7 @@ fn assert_logs_match(a: &Node<Command>, b: &Node<Command>) {
             b.id()
         );
     }
-    let committed = a.commit_index().min(b.commit_index()).0 as usize;
+    let committed = a.commit_index().min(b.commit_index());
+    let committed = committed.0.saturating_sub(first.0 - 1).min(log_a.len() as u64) as usize;
     assert_eq!(log_a[..committed], log_b[..committed], "committed prefixes differ");
 }

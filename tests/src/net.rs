@@ -69,7 +69,7 @@ pub fn hard(term: u64, voted_for: Option<u64>, commit: u64) -> HardState {
 ///
 /// If the durable state is rejected by `Node::restore`.
 pub fn restored(config: Config, hard_state: HardState, terms: &[u64]) -> Node<u64> {
-    let durable = DurableState { hard_state, entries: log_of_terms(terms) };
+    let durable = DurableState { hard_state, snapshot: None, entries: log_of_terms(terms) };
     Node::restore(config, durable).expect("valid durable state")
 }
 

@@ -1,14 +1,17 @@
 //! No input a network or a user can produce makes a node panic or corrupt its state: arbitrary
-//! sequences of ticks, proposals, campaigns and messages — with any term, any index, malformed
-//! entry lists, unknown senders, itself as sender — are fed to one node, whose end-of-step
-//! invariants (asserted inside `step`) must hold throughout.
+//! sequences of ticks, proposals, campaigns, snapshots and messages — with any term, any index,
+//! malformed entry lists and snapshot chunks, unknown senders, itself as sender — are fed to
+//! one node, whose end-of-step invariants (asserted inside `step`) must hold throughout.
+
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use stepraft::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
-    HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Message, Node, NodeId, Output,
-    Payload, Persist, Proposal, ProposalId, ReadId, ReadIndexRequest, ReadIndexResponse,
-    RequestVote, RequestVoteResponse, Term, TimeoutNow,
+    HardState, Heartbeat, HeartbeatResponse, Input, InstallSnapshot, InstallSnapshotResponse,
+    LogIndex, Membership, Message, Node, NodeId, Output, Payload, Persist, Proposal, ProposalId,
+    ReadId, ReadIndexRequest, ReadIndexResponse, RequestVote, RequestVoteResponse, Snapshot,
+    SnapshotMeta, SnapshotOutcome, Term, TimeoutNow,
 };
 
 /// Small values most of the time, so that messages often make sense; extreme ones sometimes.
@@ -106,7 +109,36 @@ fn message() -> impl Strategy<Value = Message<u64>> {
         (term(), number(), proptest::option::of(index())).prop_map(|(term, id, index)| {
             Message::ReadIndexResponse(ReadIndexResponse { term, id: ReadId(id), index })
         }),
+        (term(), snapshot_meta(), 0u64..8, 0u64..8, 0usize..5).prop_map(
+            |(term, meta, total_bytes, offset, len)| {
+                let data = vec![7u8; len];
+                Message::InstallSnapshot(InstallSnapshot { term, meta, total_bytes, offset, data })
+            }
+        ),
+        (term(), index(), number(), 0u8..4).prop_map(|(term, snapshot_index, offset, kind)| {
+            let outcome = match kind {
+                0 => SnapshotOutcome::Received { next_offset: offset },
+                1 => SnapshotOutcome::Gap { next_offset: offset },
+                2 => SnapshotOutcome::Installed { match_index: LogIndex(offset) },
+                _ => SnapshotOutcome::Refused,
+            };
+            Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                term,
+                snapshot_index,
+                outcome,
+            })
+        }),
     ]
+}
+
+fn snapshot_meta() -> impl Strategy<Value = SnapshotMeta> {
+    (index(), term(), proptest::collection::btree_set(0u64..5, 0..4)).prop_map(
+        |(index, term, voters)| SnapshotMeta {
+            index,
+            term,
+            membership: Membership::with_voters(voters.into_iter().map(NodeId)),
+        },
+    )
 }
 
 fn input() -> impl Strategy<Value = Input<u64>> {
@@ -123,6 +155,7 @@ fn input() -> impl Strategy<Value = Input<u64>> {
             })
         }),
         1 => Just(Input::Propose(Proposal::batch(ProposalId(0), Vec::new()))),
+        1 => index().prop_map(|index| Input::SnapshotTaken { index, data: Arc::from(&b"state"[..]) }),
         8 => (prop_oneof![4 => 2u64..4, 1 => 0u64..6], message()).prop_map(|(from, message)| Input::Receive {
             from: NodeId(from),
             message
@@ -142,6 +175,8 @@ proptest! {
         let mut config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
         config.election_ticks = election_ticks;
         config.entries_per_message_max = 2;
+        config.compaction_tail_entries = 1;
+        config.snapshot_chunk_bytes = 3;
         let mut node: Node<u64> = Node::new(config.clone()).expect("valid");
         let mut disk = DurableState::default();
         let mut inputs = inputs;
@@ -164,7 +199,11 @@ proptest! {
                 }
             }
             prop_assert_eq!(disk.hard_state, node.hard_state());
-            prop_assert_eq!(disk.entries.as_slice(), node.log_entries());
+            prop_assert_eq!(disk.snapshot.as_ref(), node.snapshot());
+            let first = node.first_index();
+            let disk_suffix: Vec<_> = disk.entries.iter().filter(|e| e.index >= first).collect();
+            let node_log: Vec<_> = node.log_entries().iter().collect();
+            prop_assert_eq!(disk_suffix, node_log);
         }
         // Whatever happened, the node restarts from its disk.
         let restored = Node::<u64>::restore(config, disk).expect("the disk it wrote restores");
@@ -177,10 +216,12 @@ proptest! {
         voted_for in proptest::option::of(0u64..4),
         commit in index(),
         entries in entries(),
+        snapshot in proptest::option::of(snapshot_meta()),
     ) {
         let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
         let hard_state = HardState { term, voted_for: voted_for.map(NodeId), commit };
-        let durable = DurableState { hard_state, entries };
+        let snapshot = snapshot.map(|meta| Snapshot { meta, data: Arc::from(&[][..]) });
+        let durable = DurableState { hard_state, snapshot, entries };
         if let Ok(node) = Node::<u64>::restore(config, durable) {
             let (node, _) = node.step(Input::Tick);
             prop_assert!(node.commit_index() <= node.last_index());

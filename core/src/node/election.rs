@@ -9,8 +9,8 @@ use super::read::LeaderReads;
 use super::{LeaderState, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::message::{
-    AppendEntriesResponse, AppendOutcome, HeartbeatResponse, Message, ReadIndexResponse,
-    RequestVote, RequestVoteResponse,
+    AppendEntriesResponse, AppendOutcome, HeartbeatResponse, InstallSnapshotResponse, Message,
+    ReadIndexResponse, RequestVote, RequestVoteResponse, SnapshotOutcome,
 };
 use crate::progress::Progress;
 use crate::quorum::VoteResult;
@@ -111,7 +111,11 @@ impl<T: Command> Node<T> {
             self.term = term;
             self.voted_for = None;
         }
-        self.change_role(RoleState::Follower { leader, forwarded_reads: Vec::new() });
+        self.change_role(RoleState::Follower {
+            leader,
+            forwarded_reads: Vec::new(),
+            incoming_snapshot: None,
+        });
         self.reset_election_timer();
     }
 
@@ -238,12 +242,21 @@ impl<T: Command> Node<T> {
                 let response = ReadIndexResponse { term, id: request.id, index: None };
                 self.send(from, Message::ReadIndexResponse(response))
             }
+            Message::InstallSnapshot(chunk) => {
+                let response = InstallSnapshotResponse {
+                    term,
+                    snapshot_index: chunk.meta.index,
+                    outcome: SnapshotOutcome::Refused,
+                };
+                self.send(from, Message::InstallSnapshotResponse(response))
+            }
             Message::RequestVoteResponse(_)
             | Message::PreVote(_)
             | Message::PreVoteResponse(_)
             | Message::AppendEntriesResponse(_)
             | Message::HeartbeatResponse(_)
             | Message::ReadIndexResponse(_)
+            | Message::InstallSnapshotResponse(_)
             | Message::TimeoutNow(_) => self.stats.ignored_messages += 1,
         }
     }

@@ -4,6 +4,7 @@ mod election;
 mod read;
 mod reconfigure;
 mod replication;
+mod snapshot;
 mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,12 +15,13 @@ use rand_core::SeedableRng;
 
 use crate::config::Config;
 use crate::entry::{Command, Entry};
-use crate::error::{ConfigError, RangeError, RestoreError};
+use crate::error::{ConfigError, RangeError, RestoreError, TermError};
 use crate::io::{DurableState, HardState, Input, Output, Persist, Role};
 use crate::log::RaftLog;
 use crate::membership::Membership;
 use crate::message::Message;
 use crate::progress::Progress;
+use crate::snapshot::{IncomingSnapshot, Snapshot};
 use crate::types::{LogIndex, NodeId, Term};
 use read::{ForwardedRead, LeaderReads};
 
@@ -40,6 +42,9 @@ pub struct Node<T> {
     /// invariant: set at most once per term.
     voted_for: Option<NodeId>,
     log: RaftLog<T>,
+    /// The latest snapshot, taken here or installed from a leader. invariant: covers at least
+    /// the compacted prefix of the log (`log.offset() <= snapshot index`).
+    snapshot: Option<Snapshot>,
     /// invariant: `applied <= commit <= log.last_index()`; never decreases.
     commit: LogIndex,
     /// The last index known durable. Equal to the last index except while a leader's
@@ -71,6 +76,8 @@ enum RoleState {
         leader: Option<NodeId>,
         /// Reads forwarded to `leader`, awaiting its answer.
         forwarded_reads: Vec<ForwardedRead>,
+        /// The snapshot being received from `leader` in chunks.
+        incoming_snapshot: Option<Box<IncomingSnapshot>>,
     },
     PreCandidate {
         /// Pre-votes received for the term after the current one (`true` = granted).
@@ -109,6 +116,14 @@ pub struct NodeStats {
     pub elections_started: u64,
     /// Reads served under the leader lease, without a heartbeat round.
     pub lease_reads: u64,
+    /// Snapshots the application reported and this node recorded.
+    pub snapshots_taken: u64,
+    /// InstallSnapshot chunks this node sent as a leader.
+    pub snapshot_chunks_sent: u64,
+    /// Snapshot data bytes in those chunks.
+    pub snapshot_bytes_sent: u64,
+    /// Snapshots this node installed from a leader.
+    pub snapshots_installed: u64,
 }
 
 /// Outputs collected during one step, assembled in contract order by `finish_step`.
@@ -157,10 +172,15 @@ impl<T: Command> Node<T> {
             term: Term(0),
             voted_for: None,
             log: RaftLog::new(),
+            snapshot: None,
             commit: LogIndex(0),
             durable_index: LogIndex(0),
             applied: LogIndex(0),
-            role: RoleState::Follower { leader: None, forwarded_reads: Vec::new() },
+            role: RoleState::Follower {
+                leader: None,
+                forwarded_reads: Vec::new(),
+                incoming_snapshot: None,
+            },
             election_elapsed: 0,
             election_timeout: 0,
             rng,
@@ -175,20 +195,37 @@ impl<T: Command> Node<T> {
     }
 
     /// Rebuilds a node after a restart from exactly what it had persisted. It comes back as a
-    /// follower with its term, vote, log and commit index. Its state machine is assumed to be
-    /// volatile: the next step re-emits `Apply` for every committed entry from index 1.
+    /// follower with its term, vote, snapshot, log and commit index. Its state machine is
+    /// assumed to be volatile: the next step emits [`Output::RestoreSnapshot`] when there is a
+    /// snapshot, then `Apply` for every committed entry after it (from index 1 without one).
     ///
     /// # Errors
     /// [`RestoreError`] when the configuration is invalid or the durable state is not one this
-    /// library could have written (gaps, decreasing terms, commit past the log).
+    /// library could have written (gaps, decreasing terms, commit past the log, a log that does
+    /// not continue the snapshot).
     pub fn restore(config: Config, durable: DurableState<T>) -> Result<Node<T>, RestoreError> {
-        let DurableState { hard_state, entries } = durable;
-        check_durable_log(&hard_state, &entries)?;
+        let DurableState { hard_state, snapshot, mut entries } = durable;
+        check_durable_log(&hard_state, snapshot.as_ref(), &entries)?;
         let mut node = Node::new(config)?;
         node.term = hard_state.term;
         node.voted_for = hard_state.voted_for;
         node.commit = hard_state.commit;
-        node.log = RaftLog::from_entries(entries);
+        node.log = match &snapshot {
+            Some(snapshot) => {
+                // The tail of entries the snapshot covers is not needed in memory; dropping it
+                // leaves the log starting right after the snapshot, whose term is known.
+                let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+                let covered =
+                    index.next().0.saturating_sub(entries.first().map_or(0, |e| e.index.0));
+                entries.drain(..(covered.min(entries.len() as u64) as usize));
+                // The snapshot is durable only once committed: its index is a commit point
+                // even if the hard state written after it was lost.
+                node.commit = node.commit.max(index);
+                RaftLog::from_parts(index, term, entries)
+            }
+            None => RaftLog::from_parts(LogIndex(0), Term(0), entries),
+        };
+        node.snapshot = snapshot;
         node.durable_index = node.log.last_index();
         node.restarted_recently = node.config.lease_reads;
         node.refresh_membership_from_log();
@@ -232,6 +269,7 @@ impl<T: Command> Node<T> {
             Input::TransferLeadership(target) => self.on_transfer_leadership(target),
             Input::Persisted { index, term } => self.on_persisted(index, term),
             Input::ChangeMembership { id, change } => self.on_change_membership(id, change),
+            Input::SnapshotTaken { index, data } => self.on_snapshot_taken(index, data),
         }
         self.finish_step(outputs);
         self.assert_invariants(&start);
@@ -265,9 +303,10 @@ impl<T: Command> Node<T> {
             // §5.1: a higher term makes any node a follower of that term. Only a leader's
             // own messages tell who leads it.
             let leader = match &message {
-                Message::AppendEntries(_) | Message::Heartbeat(_) | Message::TimeoutNow(_) => {
-                    Some(from)
-                }
+                Message::AppendEntries(_)
+                | Message::Heartbeat(_)
+                | Message::TimeoutNow(_)
+                | Message::InstallSnapshot(_) => Some(from),
                 Message::RequestVote(_)
                 | Message::RequestVoteResponse(_)
                 | Message::PreVote(_)
@@ -275,7 +314,8 @@ impl<T: Command> Node<T> {
                 | Message::AppendEntriesResponse(_)
                 | Message::HeartbeatResponse(_)
                 | Message::ReadIndexRequest(_)
-                | Message::ReadIndexResponse(_) => None,
+                | Message::ReadIndexResponse(_)
+                | Message::InstallSnapshotResponse(_) => None,
             };
             self.become_follower(message_term, leader);
         } else if message_term < self.term {
@@ -297,6 +337,10 @@ impl<T: Command> Node<T> {
             Message::ReadIndexRequest(request) => self.on_read_index_request(from, request),
             Message::ReadIndexResponse(response) => self.on_read_index_response(response),
             Message::TimeoutNow(_) => self.on_timeout_now(from),
+            Message::InstallSnapshot(chunk) => self.on_install_snapshot(from, chunk),
+            Message::InstallSnapshotResponse(response) => {
+                self.on_install_snapshot_response(from, response)
+            }
             // Routed by `on_receive` before the term rules.
             Message::PreVote(_) | Message::PreVoteResponse(_) => {}
         }
@@ -330,7 +374,7 @@ impl<T: Command> Node<T> {
     }
 
     fn on_persisted(&mut self, index: LogIndex, term: Term) {
-        if index <= self.durable_index || self.log.term(index) != Some(term) {
+        if index <= self.durable_index || self.log.term(index) != Ok(term) {
             // Stale, duplicated, or for entries that were since replaced.
             self.stats.ignored_messages += 1;
             return;
@@ -393,6 +437,14 @@ impl<T: Command> Node<T> {
             outputs.push(Output::LeaderChanged { term: self.term, leader: now.1, role: now.0 });
         }
         outputs.append(&mut self.pending.notices);
+        if let Some(snapshot) = &self.snapshot {
+            if snapshot.meta.index > self.applied {
+                // Installed from a leader, or restored after a restart: the state machine
+                // starts over from the snapshot.
+                self.applied = snapshot.meta.index;
+                outputs.push(Output::RestoreSnapshot(snapshot.clone()));
+            }
+        }
         if self.commit > self.applied {
             let entries = self.log.slice(self.applied.next(), self.commit).to_vec();
             self.applied = self.commit;
@@ -413,6 +465,11 @@ impl<T: Command> Node<T> {
         assert_eq!(self.persisted, self.durable_hard_state(), "invariant: hard state handed over");
         assert!(self.durable_index <= self.log.last_index(), "invariant: durable <= last index");
         assert!(self.log.last_term() <= self.term, "invariant: no entry from the future");
+        assert!(self.log.offset() <= self.applied, "invariant: only applied entries compacted");
+        assert!(
+            self.log.offset() <= self.snapshot.as_ref().map_or(LogIndex(0), |s| s.meta.index),
+            "invariant: the compacted prefix is covered by the snapshot"
+        );
         match &self.role {
             RoleState::Follower { .. } | RoleState::PreCandidate { .. } => {}
             RoleState::Candidate { .. } => {
@@ -498,9 +555,24 @@ impl<T: Command> Node<T> {
         self.log.last_term()
     }
 
-    /// The term of the entry at `index`, if the log holds it (`Term(0)` for index 0).
-    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+    /// The term of the entry at `index` (`Term(0)` for index 0 while nothing is compacted).
+    ///
+    /// # Errors
+    /// [`TermError::Compacted`] for an index before the first retained entry (except the last
+    /// compacted one, whose term the log keeps), [`TermError::BeyondLog`] past the last entry.
+    pub fn term_at(&self, index: LogIndex) -> Result<Term, TermError> {
         self.log.term(index)
+    }
+
+    /// The first index the log still holds an entry for; everything before it is in the
+    /// snapshot. `last_index() + 1` when the log is empty.
+    pub fn first_index(&self) -> LogIndex {
+        self.log.first_index()
+    }
+
+    /// The latest snapshot, taken here or installed from a leader.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
     }
 
     /// The last log index known to be durable: the last index, except while a leader's
@@ -518,8 +590,8 @@ impl<T: Command> Node<T> {
     /// The committed entries `start..=end` — the blog seed's *IndexRange* read.
     ///
     /// # Errors
-    /// [`RangeError`] when the range is empty or inverted, starts at 0, or reaches past the
-    /// commit index.
+    /// [`RangeError`] when the range is empty or inverted, starts at 0, reaches past the
+    /// commit index, or starts before the first entry the log still holds (compacted).
     pub fn entries(&self, range: RangeInclusive<LogIndex>) -> Result<&[Entry<T>], RangeError> {
         let (start, end) = (*range.start(), *range.end());
         if start == LogIndex(0) {
@@ -531,12 +603,16 @@ impl<T: Command> Node<T> {
         if end > self.commit {
             return Err(RangeError::NotCommitted { end, commit: self.commit });
         }
+        if start < self.log.first_index() {
+            return Err(RangeError::Compacted { start, first: self.log.first_index() });
+        }
         Ok(self.log.slice(start, end))
     }
 
-    /// Every entry in the log, committed or not, in index order.
+    /// Every entry the log holds (after the compacted prefix), committed or not, in index
+    /// order.
     pub fn log_entries(&self) -> &[Entry<T>] {
-        self.log.slice(LogIndex(1), self.log.last_index())
+        self.log.slice(self.log.first_index(), self.log.last_index())
     }
 
     /// The leader's view of `peer`'s replication; `None` on a non-leader or for an unknown peer.
@@ -571,10 +647,38 @@ impl<T: Command> Node<T> {
 }
 
 /// Checks that a durable log is one this library could have written.
-fn check_durable_log<T>(hard_state: &HardState, entries: &[Entry<T>]) -> Result<(), RestoreError> {
+fn check_durable_log<T>(
+    hard_state: &HardState,
+    snapshot: Option<&Snapshot>,
+    entries: &[Entry<T>],
+) -> Result<(), RestoreError> {
+    let first = entries.first().map(|entry| entry.index);
+    if let Some(snapshot) = snapshot {
+        let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+        if index == LogIndex(u64::MAX) {
+            // No room for the log after it: not something this library writes.
+            return Err(RestoreError::LogDoesNotFollowSnapshot { snapshot_index: index });
+        }
+        let follows = match first {
+            None => true,
+            Some(first) if first > index => first == index.next(),
+            Some(first) => {
+                // The stored log overlaps the snapshot: it must hold the snapshot's entry.
+                let position = (index.0 - first.0) as usize;
+                entries.get(position).is_some_and(|entry| entry.term == term)
+            }
+        };
+        if !follows || term > hard_state.term {
+            return Err(RestoreError::LogDoesNotFollowSnapshot { snapshot_index: index });
+        }
+    }
+    let first = match (first, snapshot) {
+        (Some(first), Some(_)) => first,
+        _ => LogIndex(1),
+    };
     let mut previous_term = Term(0);
     for (position, entry) in entries.iter().enumerate() {
-        let expected = LogIndex(position as u64 + 1);
+        let expected = first.plus(position as u64);
         if entry.index != expected {
             return Err(RestoreError::NonContiguousLog { position, expected, found: entry.index });
         }
@@ -590,7 +694,12 @@ fn check_durable_log<T>(hard_state: &HardState, entries: &[Entry<T>]) -> Result<
         }
         previous_term = entry.term;
     }
-    let last_index = LogIndex(entries.len() as u64);
+    let last_index = match (entries.last(), snapshot) {
+        (Some(last), _) => last.index,
+        (None, Some(snapshot)) => snapshot.meta.index,
+        (None, None) => LogIndex(0),
+    };
+    let last_index = last_index.max(snapshot.map_or(LogIndex(0), |s| s.meta.index));
     if hard_state.commit > last_index {
         return Err(RestoreError::CommitBeyondLog { commit: hard_state.commit, last_index });
     }

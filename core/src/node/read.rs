@@ -125,7 +125,7 @@ impl<T: Command> Node<T> {
         let term = self.term;
         match &mut self.role {
             RoleState::Leader(_) => self.leader_read(Requester::Local(id)),
-            RoleState::Follower { leader: Some(leader), forwarded_reads } => {
+            RoleState::Follower { leader: Some(leader), forwarded_reads, .. } => {
                 let leader = *leader;
                 forwarded_reads.push(ForwardedRead { id, ticks_left: election_ticks });
                 self.send(leader, Message::ReadIndexRequest(ReadIndexRequest { term, id }));
@@ -143,7 +143,7 @@ impl<T: Command> Node<T> {
     /// Whether an entry of the current term is committed (a leader's commit index is then
     /// known to be at least the cluster's, §6.4 step 1).
     fn has_committed_in_term(&self) -> bool {
-        self.log.term(self.commit) == Some(self.term)
+        self.log.term(self.commit) == Ok(self.term)
     }
 
     fn leader_read(&mut self, requester: Requester) {

@@ -41,7 +41,7 @@ impl<T: Command> Node<T> {
         if let Some(transfer) = leader.transfer {
             return Err(ProposeError::TransferInProgress { target: transfer.target });
         }
-        if self.log.term(self.commit) != Some(self.term) {
+        if self.log.term(self.commit) != Ok(self.term) {
             // Until it commits an entry of its term, a new leader may not hold the latest
             // configuration: changing it then is the 2015 single-server change bug.
             return Err(MembershipError::LeaderNotReady.into());
@@ -79,14 +79,19 @@ impl<T: Command> Node<T> {
     }
 
     /// Recomputes the configuration from the log: the latest configuration entry it holds,
-    /// else the initial one. Used after a restart and after a truncation.
+    /// else the snapshot's, else the initial one. Used after a restart, a truncation and a
+    /// snapshot install.
     pub(super) fn refresh_membership_from_log(&mut self) {
         let latest = self.log_entries().iter().rev().find_map(|entry| match &entry.payload {
             Payload::Membership(membership) => Some((Membership::clone(membership), entry.index)),
             Payload::Command(_) | Payload::Noop => None,
         });
-        let (membership, index) =
-            latest.unwrap_or_else(|| (self.initial_membership.clone(), LogIndex(0)));
+        let (membership, index) = latest.unwrap_or_else(|| match &self.snapshot {
+            // The snapshot's configuration is committed, so the snapshot's index is as good
+            // as its entry's for every check (`membership_index <= commit`).
+            Some(snapshot) => (snapshot.meta.membership.clone(), snapshot.meta.index),
+            None => (self.initial_membership.clone(), LogIndex(0)),
+        });
         self.set_membership(membership, index);
     }
 

@@ -108,17 +108,27 @@ impl<T: Command> Node<T> {
 
     /// Sends `peer` the entries after its next index, within the per-message limits. With
     /// `allow_empty`, sends an entry-less AppendEntries when there is nothing new — a probe
-    /// that checks the consistency point.
+    /// that checks the consistency point. When those entries were compacted away, sends the
+    /// snapshot instead (§7).
     pub(super) fn send_append(&mut self, peer: NodeId, allow_empty: bool) {
         let RoleState::Leader(leader) = &mut self.role else { return };
         let Some(progress) = leader.progress.get_mut(&peer) else { return };
+        let next = progress.next_index();
+        let prev_log_index = next.prev();
+        let Ok(prev_log_term) = self.log.term(prev_log_index) else {
+            // `next <= last + 1`, so the only missing term is a compacted one.
+            self.send_snapshot_chunks(peer);
+            return;
+        };
+        if progress.state() == crate::progress::ReplicationState::Snapshot {
+            // A newer snapshot would let it catch up with entries; until the leader compacts
+            // further, finish the transfer under way.
+            self.send_snapshot_chunks(peer);
+            return;
+        }
         if progress.is_paused(self.config.in_flight_messages_max) {
             return;
         }
-        let next = progress.next_index();
-        let prev_log_index = next.prev();
-        let prev_log_term =
-            self.log.term(prev_log_index).expect("invariant: next <= last + 1 and no compaction");
         let entries = select_batch(
             self.log.slice(next, self.log.last_index()),
             self.config.entries_per_message_max,
@@ -158,7 +168,7 @@ impl<T: Command> Node<T> {
 
     /// Makes this node a follower of `from` on hearing from the leader of its term. Returns
     /// `false` when the message cannot come from a legitimate leader and must be ignored.
-    fn accept_leader(&mut self, from: NodeId) -> bool {
+    pub(super) fn accept_leader(&mut self, from: NodeId) -> bool {
         match self.role {
             RoleState::Leader(_) => return false, // two leaders in one term: hostile input
             RoleState::Follower { leader: Some(known), .. } if known != from => return false,
@@ -179,6 +189,17 @@ impl<T: Command> Node<T> {
             return;
         }
         let term = self.term;
+        if request.prev_log_index < self.log.offset() {
+            // The consistency point is inside this node's snapshot, which only covers
+            // committed entries: they match the leader's. Say how far this node is known to
+            // match, so that the leader resumes from there.
+            let outcome = AppendOutcome::Success { match_index: self.commit };
+            self.send(
+                from,
+                Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome }),
+            );
+            return;
+        }
         if !self.log.matches(request.prev_log_index, request.prev_log_term) {
             let hint = self.conflict_hint(request.prev_log_index);
             let outcome =
@@ -206,11 +227,11 @@ impl<T: Command> Node<T> {
     /// Where the leader should resume after the consistency check failed at `prev_index`.
     fn conflict_hint(&self, prev_index: LogIndex) -> ConflictHint {
         match self.log.term(prev_index) {
-            Some(term) => ConflictHint {
+            Ok(term) => ConflictHint {
                 index: self.log.first_index_of_term(term).unwrap_or(prev_index),
                 term: Some(term),
             },
-            None => ConflictHint { index: self.log.last_index().next(), term: None },
+            Err(_) => ConflictHint { index: self.log.last_index().next(), term: None },
         }
     }
 
@@ -223,8 +244,11 @@ impl<T: Command> Node<T> {
         let mut truncated = false;
         for (position, entry) in entries.iter().enumerate() {
             match self.log.term(entry.index) {
-                Some(term) if term == entry.term => continue,
-                Some(_) => {
+                Ok(term) if term == entry.term => continue,
+                // Only the last compacted entry's term is known; earlier ones are in the
+                // snapshot, which holds committed entries only.
+                Err(crate::error::TermError::Compacted { .. }) => continue,
+                Ok(_) => {
                     if entry.index <= self.commit {
                         return false;
                     }
@@ -232,7 +256,7 @@ impl<T: Command> Node<T> {
                     self.persist_log_change(Persist::Truncate { from: entry.index });
                     truncated = true;
                 }
-                None => {}
+                Err(crate::error::TermError::BeyondLog { .. }) => {}
             }
             first_new = position;
             break;
@@ -337,7 +361,7 @@ impl<T: Command> Node<T> {
                 progress.get(&voter).map_or(LogIndex(0), |p| p.match_index())
             }
         });
-        if candidate <= self.commit || self.log.term(candidate) != Some(self.term) {
+        if candidate <= self.commit || self.log.term(candidate) != Ok(self.term) {
             return false;
         }
         let newly_committed = self.log.slice(self.commit.next(), candidate);
