@@ -596,11 +596,12 @@ impl Harness {
                     assert!(matches!(change, Persist::Append(_)), "background {change:?}");
                     self.disk.apply(change);
                 }
+                Output::RestoreSnapshot(snapshot) => self.applied = snapshot.meta.index,
                 Output::Apply(entries) => {
                     for entry in entries {
                         assert_eq!(entry.index, self.applied.next(), "applies are consecutive");
                         assert_eq!(
-                            Some(entry.term),
+                            Ok(entry.term),
                             node.term_at(entry.index),
                             "an applied entry is in the log"
                         );

@@ -92,6 +92,16 @@ pub struct CampaignSummary {
     pub membership_committed: u64,
     /// Membership changes refused (with a typed reason).
     pub membership_rejected: u64,
+    /// Snapshots nodes took.
+    pub snapshots_taken: u64,
+    /// Snapshot transfers leaders started.
+    pub snapshots_sent: u64,
+    /// Snapshots followers installed.
+    pub snapshots_installed: u64,
+    /// Snapshot bytes sent in chunks.
+    pub snapshot_chunk_bytes: u64,
+    /// The most log entries one node held in memory, over all seeds.
+    pub max_log_entries: u64,
     /// Whether any seed panicked inside the core.
     pub panicked: bool,
     /// Whether any seed violated a safety property.
@@ -134,6 +144,11 @@ impl CampaignSummary {
         self.membership_accepted += stats.membership_accepted;
         self.membership_committed += stats.membership_committed;
         self.membership_rejected += stats.membership_rejected;
+        self.snapshots_taken += stats.snapshots_taken;
+        self.snapshots_sent += stats.snapshots_sent;
+        self.snapshots_installed += stats.snapshots_installed;
+        self.snapshot_chunk_bytes += stats.snapshot_chunk_bytes;
+        self.max_log_entries = self.max_log_entries.max(stats.max_log_entries);
         self.term_bumps += stats.max_term;
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::Serialize;
-use stepraft::{DurableState, Entry, HardState, LogIndex, NodeId, Payload, Persist, Term};
+use stepraft::{
+    DurableState, Entry, HardState, LogIndex, NodeId, Payload, Persist, SnapshotMeta, Term,
+};
 
 use crate::kv::KvCommand;
 
@@ -40,6 +42,9 @@ pub enum Property {
     Linearizability,
     /// The two linearizability oracles agree (a disagreement is a checker bug).
     OracleAgreement,
+    /// A snapshot covers committed entries only, names the committed entry at its index, and
+    /// restores the state that replaying the committed log up to its index gives.
+    SnapshotSafety,
 }
 
 impl Property {
@@ -64,6 +69,7 @@ impl fmt::Display for Property {
             Property::Liveness => "liveness",
             Property::Linearizability => "linearizability",
             Property::OracleAgreement => "oracle agreement",
+            Property::SnapshotSafety => "snapshot safety",
         };
         f.write_str(name)
     }
@@ -158,8 +164,12 @@ impl SafetyChecker {
             }
         }
         self.leaders.insert(term, node);
-        for (position, &(committed, commit_term)) in self.committed.iter().enumerate() {
-            let found = log.get(position).map(EntryId::of);
+        // Entries before the first one the leader holds are in its snapshot, which
+        // `on_snapshot` checks against the committed log.
+        let first = log.first().map_or(LogIndex(1), |entry| entry.index);
+        let skip = (first.0 - 1) as usize;
+        for (position, &(committed, commit_term)) in self.committed.iter().enumerate().skip(skip) {
+            let found = log.get(position - skip).map(EntryId::of);
             // A leader of a term older than the commit (e.g. a paused node elected late with
             // stale votes) is not bound by it.
             if commit_term < term && found != Some(committed) {
@@ -218,19 +228,81 @@ impl SafetyChecker {
         match change {
             Persist::HardState(hard_state) => self.on_hard_state(node, *hard_state),
             Persist::Append(entries) => {
-                // The entry before the first appended one, as the disk holds it.
+                // The entry before the first appended one, as the disk holds it: a stored
+                // entry, or the snapshot's last one.
                 let prev_term = match entries.first() {
-                    Some(first) if first.index > LogIndex(1) => disk
-                        .entries
-                        .get((first.index.0 - 2) as usize)
-                        .map_or(Term(0), |entry| entry.term),
+                    Some(first) if first.index > LogIndex(1) => {
+                        let prev = first.index.prev();
+                        let stored =
+                            prev.0.checked_sub(disk.first_index().0).and_then(|position| {
+                                disk.entries.get(position as usize).map(|entry| entry.term)
+                            });
+                        let snapshot = disk
+                            .snapshot
+                            .as_ref()
+                            .filter(|snapshot| snapshot.meta.index == prev)
+                            .map(|snapshot| snapshot.meta.term);
+                        stored.or(snapshot).unwrap_or(Term(0))
+                    }
                     _ => Term(0),
                 };
                 self.on_append(node, prev_term, entries)
             }
             Persist::Truncate { from } => self.on_truncate(node, leading, *from),
+            Persist::Snapshot(snapshot) => self.on_snapshot(node, &snapshot.meta),
+            Persist::Compact { through } => {
+                let covered = disk.snapshot.as_ref().map_or(LogIndex(0), |s| s.meta.index);
+                if *through > covered {
+                    return Err(Violation::new(
+                        Property::SnapshotSafety,
+                        format!("{node} compacts through {} beyond its snapshot", through.0),
+                    ));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
+    }
+
+    /// `node` stores or restores a snapshot described by `meta`: it must cover committed
+    /// entries only and end at the committed entry of its index.
+    pub fn on_snapshot(&mut self, node: NodeId, meta: &SnapshotMeta) -> Result<(), Violation> {
+        let committed = meta.index.0.checked_sub(1).and_then(|p| self.committed.get(p as usize));
+        match committed {
+            Some(&(id, _)) if id.term == meta.term => Ok(()),
+            Some(&(id, _)) => Err(Violation::new(
+                Property::SnapshotSafety,
+                format!(
+                    "{node} has a snapshot ending at {}@{}, but an entry of {} was committed there",
+                    meta.index.0, meta.term, id.term
+                ),
+            )),
+            None => Err(Violation::new(
+                Property::SnapshotSafety,
+                format!("{node} has a snapshot through {}, which is not committed", meta.index.0),
+            )),
+        }
+    }
+
+    /// `node` restored its state machine from the snapshot `meta`: applying goes on after it.
+    pub fn on_restore_snapshot(
+        &mut self,
+        node: NodeId,
+        meta: &SnapshotMeta,
+    ) -> Result<(), Violation> {
+        self.on_snapshot(node, meta)?;
+        let facts = self.nodes.entry(node).or_default();
+        if meta.index <= facts.applied {
+            return Err(Violation::new(
+                Property::MonotonicApplied,
+                format!(
+                    "{node} restored a snapshot at {} after applying {}",
+                    meta.index.0, facts.applied.0
+                ),
+            ));
+        }
+        facts.applied = meta.index;
+        Ok(())
     }
 
     /// `node` truncated its log; `leading` says whether it was leader throughout the step.
@@ -297,8 +369,12 @@ impl SafetyChecker {
         }
         let from = facts.commit.0 as usize;
         facts.commit = commit;
-        for position in from..commit.0 as usize {
-            let Some(entry) = log.get(position) else {
+        // Entries before the first held one were compacted into a snapshot (checked when it
+        // was stored).
+        let first = log.first().map_or(commit.next(), |entry| entry.index);
+        let skip = (first.0 - 1) as usize;
+        for position in from.max(skip)..commit.0 as usize {
+            let Some(entry) = log.get(position - skip) else {
                 return Err(Violation::new(
                     Property::StateMachineSafety,
                     format!("{node} commits {} beyond its log", commit.0),
@@ -366,7 +442,13 @@ impl SafetyChecker {
                     ))
                 }
                 Some(_) => {}
-                None => self.applied.push(id),
+                None if position == self.applied.len() => self.applied.push(id),
+                None => {
+                    return Err(Violation::new(
+                        Property::StateMachineSafety,
+                        format!("{node} applied {} ahead of a gap", entry.index.0),
+                    ))
+                }
             }
         }
         Ok(())
@@ -393,6 +475,50 @@ mod tests {
             Err(violation) => assert_eq!(violation.property, property, "{violation:?}"),
             Ok(()) => panic!("{property} did not fire"),
         }
+    }
+
+    fn meta(index: u64, term: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            index: LogIndex(index),
+            term: Term(term),
+            membership: stepraft::Membership::with_voters([NodeId(1)]),
+        }
+    }
+
+    #[test]
+    fn snapshot_safety_fires_on_an_uncommitted_or_foreign_snapshot() {
+        let mut checker = SafetyChecker::new();
+        let log = [entry(1, 1, 10), entry(2, 1, 11)];
+        checker.on_commit(NodeId(1), Term(1), LogIndex(2), &log).unwrap();
+        checker.on_snapshot(NodeId(1), &meta(2, 1)).unwrap();
+        fires(checker.on_snapshot(NodeId(1), &meta(3, 1)), Property::SnapshotSafety);
+        fires(checker.on_snapshot(NodeId(2), &meta(2, 2)), Property::SnapshotSafety);
+    }
+
+    #[test]
+    fn a_restored_snapshot_moves_applied_forward_only() {
+        let mut checker = SafetyChecker::new();
+        let log = [entry(1, 1, 10), entry(2, 1, 11), entry(3, 1, 12)];
+        checker.on_commit(NodeId(1), Term(1), LogIndex(3), &log).unwrap();
+        checker.on_apply(NodeId(2), &log[..2]).unwrap();
+        fires(checker.on_restore_snapshot(NodeId(2), &meta(1, 1)), Property::MonotonicApplied);
+        checker.on_restore_snapshot(NodeId(3), &meta(2, 1)).unwrap();
+        // Applying goes on right after the snapshot, and only there.
+        fires(checker.on_apply(NodeId(3), &log[..1]), Property::MonotonicApplied);
+        checker.on_apply(NodeId(3), &log[2..]).unwrap();
+    }
+
+    #[test]
+    fn commits_and_leaders_skip_the_compacted_prefix_but_not_the_rest() {
+        let mut checker = SafetyChecker::new();
+        let log = [entry(1, 1, 10), entry(2, 1, 11), entry(3, 1, 12)];
+        checker.on_commit(NodeId(1), Term(1), LogIndex(3), &log).unwrap();
+        // A node holding only 3 (1..=2 compacted) commits 3 and may lead.
+        checker.on_commit(NodeId(2), Term(1), LogIndex(3), &log[2..]).unwrap();
+        checker.on_leader(NodeId(2), Term(2), &log[2..]).unwrap();
+        // Holding another entry at 3 is still caught.
+        let other = [entry(3, 1, 99)];
+        fires(checker.on_leader(NodeId(3), Term(3), &other), Property::LeaderCompleteness);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A key of the simulated store.
 pub type Key = u64;
@@ -66,7 +66,7 @@ impl KvOp {
 }
 
 /// What an operation returned.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "output", content = "value", rename_all = "snake_case")]
 pub enum KvOutput {
     /// A put, append or delete took effect.
@@ -104,7 +104,7 @@ pub fn apply_to_key(value: &mut Option<String>, op: &KvOp) -> KvOutput {
 }
 
 /// A whole store under the sequential specification.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvModel {
     values: BTreeMap<Key, String>,
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stepraft::{Command, Entry, Payload};
 
 use crate::history::{KvModel, KvOp, KvOutput};
@@ -75,7 +75,7 @@ impl KvCommand {
 }
 
 /// The state machine of one node: the store and the client sessions.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     model: KvModel,
     /// Per client: the last request applied and its output.
@@ -101,6 +101,17 @@ impl KvStore {
     /// What a read of `op`'s key sees now.
     pub fn read(&self, op: &KvOp) -> KvOutput {
         KvOutput::Value(self.model.get(op.key()).cloned())
+    }
+
+    /// The snapshot of this store: values and sessions, serialized (JSON, deterministic since
+    /// every map is ordered).
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a store always serializes")
+    }
+
+    /// The store a snapshot holds; `None` when the bytes are not one.
+    pub fn from_snapshot(data: &[u8]) -> Option<KvStore> {
+        serde_json::from_slice(data).ok()
     }
 }
 
@@ -133,6 +144,20 @@ mod tests {
         assert_eq!(store.apply(&entry(1, 2, 5, cas.clone())), Some(KvOutput::Swapped(true)));
         // Applied again it would fail (the value is now "x"); the session answers as before.
         assert_eq!(store.apply(&entry(2, 2, 5, cas)), Some(KvOutput::Swapped(true)));
+    }
+
+    #[test]
+    fn a_snapshot_restores_values_and_sessions() {
+        let mut store = KvStore::default();
+        store.apply(&entry(1, 7, 1, KvOp::Put { key: 3, value: "v".into() }));
+        let restored = KvStore::from_snapshot(&store.to_snapshot()).expect("round trip");
+        assert_eq!(restored, store);
+        // The session came along: a retried request is still answered, not re-applied.
+        let mut restored = restored;
+        let retry = entry(2, 7, 1, KvOp::Put { key: 3, value: "other".into() });
+        assert_eq!(restored.apply(&retry), Some(KvOutput::Done));
+        assert_eq!(restored.read(&KvOp::Get { key: 3 }), KvOutput::Value(Some("v".into())));
+        assert_eq!(KvStore::from_snapshot(b"not json"), None);
     }
 
     #[test]

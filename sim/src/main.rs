@@ -102,6 +102,9 @@ struct WorldArgs {
     /// Force the clock drift bound (fraction of the tick period, e.g. 0.1).
     #[arg(long)]
     drift: Option<f64>,
+    /// Force how often nodes snapshot: every N applied entries (0 turns compaction off).
+    #[arg(long)]
+    snapshot_every: Option<u64>,
     /// No faults at all (same as every override off).
     #[arg(long)]
     calm: bool,
@@ -153,6 +156,7 @@ impl WorldArgs {
         config.liveness_bound_us = (self.liveness_bound * 1e6) as u64;
         config.pre_vote = self.pre_vote;
         config.check_quorum = self.check_quorum;
+        config.snapshot_every = self.snapshot_every;
         config.overrides = if self.calm {
             ProfileOverrides::calm()
         } else {
@@ -210,6 +214,9 @@ impl WorldArgs {
             if let Some(value) = value {
                 flags.push_str(&format!(" --{name} {value}"));
             }
+        }
+        if let Some(every) = self.snapshot_every {
+            flags.push_str(&format!(" --snapshot-every {every}"));
         }
         if self.calm {
             flags.push_str(" --calm");
@@ -381,6 +388,17 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
                 summary.membership_committed
             ),
         ),
+        (
+            "snapshots",
+            format!(
+                "{} taken, {} sent, {} installed; {} bytes in chunks",
+                summary.snapshots_taken,
+                summary.snapshots_sent,
+                summary.snapshots_installed,
+                summary.snapshot_chunk_bytes
+            ),
+        ),
+        ("max log in memory", format!("{} entries on one node", summary.max_log_entries)),
     ];
     for (name, value) in rows {
         println!("{name:>20}  {value}");

@@ -58,11 +58,17 @@ impl Simulation {
         let Some(node) = host.node.as_mut() else { return Ok(()) };
         let (role_before, term_before) = (node.role(), node.term());
         let transferring = node.transfer_target().is_some();
-        let (elections_before, lease_reads_before) =
-            (node.stats().elections_started, node.stats().lease_reads);
+        let before = node.stats();
         let outputs = node.step_in_place(input);
-        self.stats.elections += node.stats().elections_started - elections_before;
-        self.stats.lease_reads += node.stats().lease_reads - lease_reads_before;
+        let after = node.stats();
+        self.stats.elections += after.elections_started - before.elections_started;
+        self.stats.lease_reads += after.lease_reads - before.lease_reads;
+        self.stats.snapshots_taken += after.snapshots_taken - before.snapshots_taken;
+        self.stats.snapshots_sent += after.snapshots_sent - before.snapshots_sent;
+        self.stats.snapshots_installed += after.snapshots_installed - before.snapshots_installed;
+        self.stats.snapshot_chunk_bytes += after.snapshot_bytes_sent - before.snapshot_bytes_sent;
+        self.stats.max_log_entries =
+            self.stats.max_log_entries.max(node.log_entries().len() as u64);
         self.stats.max_term = self.stats.max_term.max(node.term().0);
         let leading = role_before == Role::Leader
             && node.role() == Role::Leader
@@ -90,7 +96,61 @@ impl Simulation {
             self.crash_node(id, true);
             return Ok(());
         }
-        self.report_commit(id)
+        self.report_commit(id)?;
+        self.maybe_take_snapshot(id)
+    }
+
+    /// Snapshots the host's state machine once it applied `snapshot_every` entries past the
+    /// node's latest snapshot, as an application would on a schedule.
+    fn maybe_take_snapshot(&mut self, id: NodeId) -> Result<(), Violation> {
+        let every = self.snapshot_every;
+        let host = self.host(id);
+        let Some(node) = host.node.as_ref() else { return Ok(()) };
+        let latest = node.snapshot().map_or(LogIndex(0), |snapshot| snapshot.meta.index);
+        if every == 0 || host.applied.0 < latest.0 + every || host.paused {
+            return Ok(());
+        }
+        let (index, data) = (host.applied, host.store.to_snapshot());
+        self.step_node(id, Input::SnapshotTaken { index, data: data.into() })
+    }
+
+    /// The node restores its state machine from a snapshot: it must hold exactly the state
+    /// that replaying the committed log up to the snapshot's index gives.
+    fn restore_snapshot(
+        &mut self,
+        id: NodeId,
+        snapshot: &stepraft::Snapshot,
+    ) -> Result<(), Violation> {
+        self.checker.on_restore_snapshot(id, &snapshot.meta)?;
+        let index = snapshot.meta.index;
+        let Some(restored) = crate::kv::KvStore::from_snapshot(&snapshot.data) else {
+            return Err(Violation {
+                property: Property::SnapshotSafety,
+                detail: format!("{id} cannot decode the snapshot at {}", index.0),
+            });
+        };
+        let mut replayed = crate::kv::KvStore::default();
+        for entry in self.applied_log.iter().take(index.0 as usize) {
+            replayed.apply(entry);
+        }
+        if restored != replayed || (self.applied_log.len() as u64) < index.0 {
+            return Err(Violation {
+                property: Property::SnapshotSafety,
+                detail: format!(
+                    "{id} restored a snapshot at {} that differs from replaying the log",
+                    index.0
+                ),
+            });
+        }
+        self.trace(TraceEvent::Restore { node: id.0, index: index.0 });
+        let host = self.host(id);
+        host.store = restored;
+        host.applied = index;
+        // Proposals the snapshot covers: their outcome is not known here. The client times
+        // out and retries; its session makes the retry safe.
+        host.pending.retain(|&first, _| first > index);
+        self.serve_ready_reads(id);
+        Ok(())
     }
 
     fn execute(
@@ -190,6 +250,13 @@ impl Simulation {
             }
             // The workload ignores refused transfers: the next decision simply tries again.
             Output::TransferRejected { .. } => Ok(()),
+            Output::RestoreSnapshot(snapshot) => self.restore_snapshot(id, &snapshot),
+            // The host only reports applied indexes past the latest snapshot: a refusal is a
+            // bug in the core or in the host.
+            Output::SnapshotRejected { index, error } => Err(Violation {
+                property: Property::SnapshotSafety,
+                detail: format!("{id} refused a snapshot at {}: {error}", index.0),
+            }),
             // `Output` is non-exhaustive: a kind the simulator does not execute would silently
             // weaken every run, so it stops the run loudly instead.
             other => panic!("the simulator does not execute {other:?}"),

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use serde::Serialize;
-use stepraft::{AppendOutcome, Message};
+use stepraft::{AppendOutcome, Message, SnapshotOutcome};
 
 /// How many recent events a failure report shows.
 pub const RECENT_EVENTS: usize = 40;
@@ -64,6 +64,13 @@ pub enum TraceEvent {
     Restart {
         /// The node.
         node: u64,
+    },
+    /// A node restored its state machine from a snapshot (installed or after a restart).
+    Restore {
+        /// The node.
+        node: u64,
+        /// The snapshot's index.
+        index: u64,
     },
     /// A node stopped stepping.
     Pause {
@@ -181,6 +188,16 @@ impl MessageSummary {
             Message::ReadIndexResponse(m) => {
                 ("ReadIndexResponse", m.index.map_or(0, |index| index.0), 0, m.index.is_some())
             }
+            // `index` is the snapshot's; `entries` counts the chunk's bytes.
+            Message::InstallSnapshot(m) => {
+                ("InstallSnapshot", m.meta.index.0, m.data.len() as u64, true)
+            }
+            Message::InstallSnapshotResponse(m) => match m.outcome {
+                SnapshotOutcome::Received { .. } | SnapshotOutcome::Installed { .. } => {
+                    ("InstallSnapshotResponse", m.snapshot_index.0, 0, true)
+                }
+                _ => ("InstallSnapshotResponse", m.snapshot_index.0, 0, false),
+            },
             _ => ("Other", 0, 0, true),
         };
         MessageSummary { kind, term, index, entries, ok }
@@ -215,6 +232,7 @@ impl fmt::Display for TraceRecord {
                 write!(f, "n{node} CRASH{}", if *mid_step { " mid-step" } else { "" })
             }
             TraceEvent::Restart { node } => write!(f, "n{node} RESTART"),
+            TraceEvent::Restore { node, index } => write!(f, "n{node} restore snapshot {index}"),
             TraceEvent::Pause { node } => write!(f, "n{node} PAUSE"),
             TraceEvent::Resume { node, backlog } => write!(f, "n{node} RESUME backlog={backlog}"),
             TraceEvent::Partition { kind, cuts } => write!(f, "PARTITION {kind} {cuts:?}"),

@@ -48,6 +48,8 @@ pub struct SimConfig {
     pub pre_vote: bool,
     /// The nodes' `check_quorum`.
     pub check_quorum: bool,
+    /// Overrides the seed's snapshot schedule: every this many applied entries (0: never).
+    pub snapshot_every: Option<u64>,
 }
 
 impl SimConfig {
@@ -68,6 +70,7 @@ impl SimConfig {
             keep_trace: false,
             pre_vote: true,
             check_quorum: true,
+            snapshot_every: None,
         }
     }
 }
@@ -87,6 +90,12 @@ pub struct ReplicationLimits {
     pub lease_reads: bool,
     /// `Config::leader_persist_acks` (half the seeds use parallel leader writes).
     pub leader_persist_acks: bool,
+    /// Each node snapshots its state machine every this many applied entries (0: never).
+    pub snapshot_every: u64,
+    /// `Config::compaction_tail_entries`.
+    pub compaction_tail_entries: u64,
+    /// `Config::snapshot_chunk_bytes`.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl ReplicationLimits {
@@ -99,6 +108,11 @@ impl ReplicationLimits {
             bytes_per_message_max: *rng.pick(&[20, 100, 1 << 20]).expect("non-empty"),
             lease_reads: rng.chance(0.5),
             leader_persist_acks: rng.chance(0.5),
+            // Compaction is on for four seeds in five, from very frequent (every 8 entries,
+            // so lagging and restarted nodes need snapshots all the time) to occasional.
+            snapshot_every: *rng.pick(&[0, 8, 32, 128, 512]).expect("non-empty"),
+            compaction_tail_entries: *rng.pick(&[0, 4, 64]).expect("non-empty"),
+            snapshot_chunk_bytes: *rng.pick(&[64, 512, 1 << 16]).expect("non-empty"),
         }
     }
 
@@ -109,6 +123,8 @@ impl ReplicationLimits {
         config.lease_reads = self.lease_reads && config.check_quorum;
         config.lease_margin_ticks = lease_margin_ticks(config.election_ticks, clock_drift);
         config.leader_persist_acks = self.leader_persist_acks;
+        config.compaction_tail_entries = self.compaction_tail_entries;
+        config.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
     }
 }
 
@@ -176,6 +192,16 @@ pub struct Stats {
     pub membership_committed: u64,
     /// Membership changes refused.
     pub membership_rejected: u64,
+    /// Snapshots the nodes took and recorded.
+    pub snapshots_taken: u64,
+    /// Snapshot transfers leaders started.
+    pub snapshots_sent: u64,
+    /// Snapshots followers installed from a leader.
+    pub snapshots_installed: u64,
+    /// Snapshot bytes sent in InstallSnapshot chunks.
+    pub snapshot_chunk_bytes: u64,
+    /// The most log entries any node held in memory at once (bounded under compaction).
+    pub max_log_entries: u64,
 }
 
 impl Default for Stats {
@@ -206,6 +232,11 @@ impl Default for Stats {
             membership_accepted: 0,
             membership_committed: 0,
             membership_rejected: 0,
+            snapshots_taken: 0,
+            snapshots_sent: 0,
+            snapshots_installed: 0,
+            snapshot_chunk_bytes: 0,
+            max_log_entries: 0,
         }
     }
 }
@@ -298,6 +329,8 @@ pub(crate) struct Simulation {
     pub(crate) time_to_new_leader_us: Vec<u64>,
     /// Membership changes requested so far (numbers their proposal ids).
     pub(crate) membership_requests: u64,
+    /// Nodes snapshot every this many applied entries (0: never).
+    pub(crate) snapshot_every: u64,
 }
 
 /// Runs one seed to completion.
@@ -401,6 +434,7 @@ impl Simulation {
             leader_lost: None,
             time_to_new_leader_us: Vec::new(),
             membership_requests: 0,
+            snapshot_every: config.snapshot_every.unwrap_or(limits.snapshot_every),
             config,
         }
     }

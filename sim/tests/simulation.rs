@@ -51,6 +51,28 @@ fn a_campaign_of_default_seeds_runs_clean_and_exercises_every_fault() {
     assert!(summary.partitions > 0);
     assert!(summary.pauses > 0);
     assert!(summary.leader_changes > summary.seeds, "leaders are replaced under faults");
+    // Compaction is on by default: snapshots are taken, sent in chunks and installed.
+    assert!(summary.snapshots_taken > 0);
+    assert!(summary.snapshots_installed > 0);
+    assert!(summary.snapshot_chunk_bytes > 0);
+}
+
+#[test]
+fn compaction_keeps_the_log_in_memory_bounded() {
+    let mut template = SimConfig::new(0);
+    template.duration_us = 20_000_000;
+    template.snapshot_every = Some(0);
+    let (growing, _) = run_campaign(&template, 40, 3, 2, &|_| {});
+    template.snapshot_every = Some(32);
+    let (compacted, failures) = run_campaign(&template, 40, 3, 2, &|_| {});
+    assert!(failures.is_empty());
+    assert!(compacted.snapshots_installed > 0, "lagging or restarted nodes needed snapshots");
+    assert!(
+        compacted.max_log_entries * 4 < growing.max_log_entries,
+        "compacted {} vs growing {}",
+        compacted.max_log_entries,
+        growing.max_log_entries
+    );
 }
 
 #[test]

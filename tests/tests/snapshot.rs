@@ -436,3 +436,48 @@ fn a_transfer_cut_by_a_leader_change_restarts_cleanly_from_the_new_leader() {
     assert_eq!(cluster.node(lagging).snapshot(), cluster.node(other).snapshot());
     cluster.assert_safety();
 }
+
+#[test]
+fn an_append_from_inside_the_snapshot_is_acknowledged_only_up_to_the_commit() {
+    // A follower with a snapshot through 5 and uncommitted entries 6..=7 of term 1.
+    let entry = |index: u64, term: u64| Entry {
+        term: Term(term),
+        index: LogIndex(index),
+        payload: Payload::Command(index),
+    };
+    let voters = [NodeId(1), NodeId(2), NodeId(3)];
+    let durable = DurableState {
+        hard_state: HardState { term: Term(1), voted_for: None, commit: LogIndex(5) },
+        snapshot: Some(Snapshot {
+            meta: SnapshotMeta {
+                index: LogIndex(5),
+                term: Term(1),
+                membership: Membership::with_voters(voters),
+            },
+            data: Arc::from(&[][..]),
+        }),
+        entries: vec![entry(6, 1), entry(7, 1)],
+    };
+    let mut node = Node::restore(stepraft::Config::new(NodeId(2), voters), durable).expect("valid");
+    // A leader of term 2 with a stale view sends from index 4: its entries past 5 differ.
+    let append = stepraft::AppendEntries {
+        term: Term(2),
+        prev_log_index: LogIndex(3),
+        prev_log_term: Term(1),
+        entries: vec![entry(4, 1), entry(5, 1), entry(6, 2), entry(7, 2), entry(8, 2)],
+        leader_commit: LogIndex(8),
+    };
+    let outputs = node
+        .step_in_place(Input::Receive { from: NodeId(1), message: Message::AppendEntries(append) });
+    let answer = outputs.iter().find_map(|output| match output {
+        Output::Send { message: Message::AppendEntriesResponse(response), .. } => {
+            Some(response.outcome)
+        }
+        _ => None,
+    });
+    // Only the committed prefix is known to match; claiming 8 would let the leader count
+    // entries this node does not hold.
+    assert_eq!(answer, Some(stepraft::AppendOutcome::Success { match_index: LogIndex(5) }));
+    assert_eq!(node.commit_index(), LogIndex(5));
+    assert_eq!(node.term_at(LogIndex(7)), Ok(Term(1)), "nothing was appended or truncated");
+}

@@ -118,6 +118,8 @@ pub struct NodeStats {
     pub lease_reads: u64,
     /// Snapshots the application reported and this node recorded.
     pub snapshots_taken: u64,
+    /// Snapshot transfers this node started as a leader.
+    pub snapshots_sent: u64,
     /// InstallSnapshot chunks this node sent as a leader.
     pub snapshot_chunks_sent: u64,
     /// Snapshot data bytes in those chunks.

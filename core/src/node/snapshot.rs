@@ -81,6 +81,7 @@ impl<T: Command> Node<T> {
         let Some(progress) = leader.progress.get_mut(&peer) else { return };
         if progress.pending_snapshot() != Some(snapshot.meta.index) {
             progress.become_snapshot(snapshot.meta.index);
+            self.stats.snapshots_sent += 1;
         }
         let total = snapshot.data.len() as u64;
         let chunk_bytes = self.config.snapshot_chunk_bytes as u64;
