@@ -21,6 +21,10 @@
 //!   [`Rejected`](Output::Rejected) notices, then [`Apply`](Output::Apply).
 //! * **Restart.** Whatever was persisted is all a node keeps: [`Node::restore`] rebuilds it
 //!   from a [`DurableState`]. Anything not persisted is assumed lost by a crash.
+//! * **Snapshots.** Report a snapshot of your state machine with
+//!   [`Input::SnapshotTaken`]; the node persists it and compacts its log. Followers that need
+//!   compacted entries receive the leader's snapshot in chunks and tell you to
+//!   [`RestoreSnapshot`](Output::RestoreSnapshot) before the next [`Apply`](Output::Apply).
 //! * **Hostile input.** No message a network can deliver makes `step` panic or corrupt the
 //!   state: stale, duplicated, reordered or malformed messages are answered per the protocol or
 //!   ignored (and counted in [`NodeStats`]). Refused proposals get a typed [`ProposeError`].
