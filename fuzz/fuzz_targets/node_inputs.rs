@@ -1,6 +1,6 @@
 //! Hostile inputs to one node: an arbitrary sequence of ticks, campaigns, proposals (some
-//! conditional), ReadIndex, TransferLeadership, membership changes, `Persisted` acks, restarts,
-//! and messages of every kind from arbitrary senders with arbitrary terms, indexes and entries
+//! conditional), ReadIndex, TransferLeadership, membership changes, `Persisted` acks, snapshots
+//! (compacting the log), restarts, and messages of every kind (snapshot chunks included) from arbitrary senders with arbitrary terms, indexes and entries
 //! (commands, no-ops and arbitrary — even malformed — configurations), fed to node 1 of a
 //! 3-node configuration whose flags the fuzzer picks.
 //!
@@ -23,7 +23,8 @@ use stepraft::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, Config, ConflictHint, DurableState, Entry,
     HardState, Heartbeat, HeartbeatResponse, Input, LogIndex, Membership, MembershipChange,
     Message, Node, NodeId, Output, Payload, Persist, Proposal, ProposalId, ReadId,
-    ReadIndexRequest, ReadIndexResponse, RequestVote, RequestVoteResponse, Role, Term, TimeoutNow,
+    ReadIndexRequest, ReadIndexResponse, RequestVote, RequestVoteResponse, Role, SnapshotMeta,
+    SnapshotOutcome, Term, TimeoutNow,
 };
 
 /// Whether to print every concrete input and its outputs (set `STEPRAFT_FUZZ_TRACE=1`), to
@@ -61,6 +62,10 @@ struct Flags {
     auto_leave_joint: bool,
     /// `max_voters` = 1 + this % 5 when set, else unlimited.
     max_voters: Option<u8>,
+    /// `compaction_tail_entries` = this % 4.
+    compaction_tail: u8,
+    /// `snapshot_chunk_bytes` = 1 + this % 8.
+    chunk_bytes: u8,
 }
 
 impl Flags {
@@ -81,6 +86,8 @@ impl Flags {
         if let Some(max) = self.max_voters {
             config.max_voters = 1 + usize::from(max % 5);
         }
+        config.compaction_tail_entries = u64::from(self.compaction_tail % 4);
+        config.snapshot_chunk_bytes = 1 + usize::from(self.chunk_bytes % 8);
         config
     }
 }
@@ -346,6 +353,22 @@ enum FMessage {
         id: Num,
         index: Option<FIndex>,
     },
+    InstallSnapshot {
+        term: FTerm,
+        index: FIndex,
+        snapshot_term: FTerm,
+        voters: u8,
+        total_bytes: u8,
+        offset: u8,
+        len: u8,
+    },
+    InstallSnapshotResponse {
+        term: FTerm,
+        snapshot_index: FIndex,
+        /// 0: received, 1: gap, 2: installed (offset as an index), 3: refused.
+        kind: u8,
+        offset: Num,
+    },
 }
 
 impl FMessage {
@@ -447,6 +470,41 @@ impl FMessage {
                     index: index.map(|index| index.get(node)),
                 })
             }
+            FMessage::InstallSnapshot {
+                term,
+                index,
+                snapshot_term,
+                voters,
+                total_bytes,
+                offset,
+                len,
+            } => {
+                let voters = (1..=3).filter(|bit| voters & (1 << bit) != 0).map(NodeId);
+                Message::InstallSnapshot(stepraft::InstallSnapshot {
+                    term: term.get(node),
+                    meta: SnapshotMeta {
+                        index: index.get(node),
+                        term: snapshot_term.get(node),
+                        membership: Membership::with_voters(voters),
+                    },
+                    total_bytes: u64::from(total_bytes % 32),
+                    offset: u64::from(offset % 32),
+                    data: vec![0xab; usize::from(len % 8)],
+                })
+            }
+            FMessage::InstallSnapshotResponse { term, snapshot_index, kind, offset } => {
+                let outcome = match kind % 4 {
+                    0 => SnapshotOutcome::Received { next_offset: offset.get() },
+                    1 => SnapshotOutcome::Gap { next_offset: offset.get() },
+                    2 => SnapshotOutcome::Installed { match_index: LogIndex(offset.get()) },
+                    _ => SnapshotOutcome::Refused,
+                };
+                Message::InstallSnapshotResponse(stepraft::InstallSnapshotResponse {
+                    term: term.get(node),
+                    snapshot_index: snapshot_index.get(node),
+                    outcome,
+                })
+            }
         }
     }
 }
@@ -479,6 +537,10 @@ enum FuzzInput {
     },
     /// Crash and restore the node from its disk (not an `Input`: a runtime restart).
     Restart,
+    /// The application snapshots at the node's applied index.
+    SnapshotApplied,
+    /// The application reports a snapshot at any index (mostly refused).
+    SnapshotAt(FIndex),
     /// A message from node `from % 8` mapped to 2, 3 mostly, else itself or unknown nodes.
     Receive {
         from: u8,
@@ -541,6 +603,14 @@ impl Harness {
                 vec![Input::Persisted { index: index.get(node), term: term.get(node) }]
             }
             FuzzInput::Restart => Vec::new(),
+            FuzzInput::SnapshotApplied => vec![Input::SnapshotTaken {
+                index: node.applied_index(),
+                data: std::sync::Arc::from(&b"state"[..]),
+            }],
+            FuzzInput::SnapshotAt(index) => vec![Input::SnapshotTaken {
+                index: index.get(node),
+                data: std::sync::Arc::from(&b"state"[..]),
+            }],
             FuzzInput::Receive { from, message } => {
                 vec![Input::Receive { from: sender(*from), message: message.get(node) }]
             }
@@ -613,9 +683,14 @@ impl Harness {
         }
         assert!(self.applied <= node.commit_index(), "applied past the commit index");
 
-        // With every write landed at once, the disk holds the node's log, and the hard state
-        // it was last told to write.
-        assert_eq!(self.disk.entries.as_slice(), node.log_entries(), "disk and log differ");
+        // With every write landed at once, the disk holds the node's log (after a restart,
+        // maybe also a tail the snapshot covers), its snapshot, and the hard state it was last
+        // told to write.
+        let first = node.first_index();
+        let stored: Vec<_> = self.disk.entries.iter().filter(|e| e.index >= first).collect();
+        let held: Vec<_> = node.log_entries().iter().collect();
+        assert_eq!(stored, held, "disk and log differ");
+        assert_eq!(self.disk.snapshot.as_ref(), node.snapshot(), "disk and snapshot differ");
         let durable = HardState {
             commit: node.commit_index().min(node.durable_index()),
             ..node.hard_state()
