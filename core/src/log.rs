@@ -255,3 +255,125 @@ mod tests {
         assert!(!log.is_up_to_date(LogIndex(9), Term(1)));
     }
 }
+
+/// The log against a naive model — every index mapped to its term, plus the compaction point —
+/// under random appends, truncations, compactions and resets.
+#[cfg(test)]
+mod model_tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::entry::Payload;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Append `count` entries of the last term + `bump`.
+        Append {
+            count: u8,
+            bump: u8,
+        },
+        TruncateFrom(u8),
+        CompactThrough(u8),
+        ResetTo {
+            index: u8,
+            bump: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1u8..5, 0u8..2).prop_map(|(count, bump)| Op::Append { count, bump }),
+            1 => any::<u8>().prop_map(Op::TruncateFrom),
+            1 => any::<u8>().prop_map(Op::CompactThrough),
+            1 => (any::<u8>(), 0u8..2).prop_map(|(index, bump)| Op::ResetTo { index, bump }),
+        ]
+    }
+
+    /// The naive model: the terms of held entries by index, and the compaction point.
+    #[derive(Default)]
+    struct Model {
+        terms: BTreeMap<u64, u64>,
+        offset: (u64, u64),
+    }
+
+    impl Model {
+        fn last(&self) -> (u64, u64) {
+            self.terms.iter().next_back().map_or(self.offset, |(&i, &t)| (i, t))
+        }
+        fn term(&self, index: u64) -> Option<u64> {
+            if index == self.offset.0 {
+                Some(self.offset.1)
+            } else {
+                self.terms.get(&index).copied()
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn log_matches_a_naive_model(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut log: RaftLog<u64> = RaftLog::new();
+            let mut model = Model::default();
+            for op in ops {
+                let (last, last_term) = model.last();
+                match op {
+                    Op::Append { count, bump } => {
+                        let term = last_term + u64::from(bump);
+                        let entries: Vec<_> = (1..=u64::from(count))
+                            .map(|i| Entry { term: Term(term), index: LogIndex(last + i), payload: Payload::Noop })
+                            .collect();
+                        for entry in &entries {
+                            model.terms.insert(entry.index.0, term);
+                        }
+                        log.append(entries);
+                    }
+                    Op::TruncateFrom(from) => {
+                        let from = model.offset.0 + 1 + u64::from(from) % (last - model.offset.0 + 2);
+                        log.truncate_from(LogIndex(from));
+                        model.terms.retain(|&index, _| index < from);
+                    }
+                    Op::CompactThrough(through) => {
+                        let through = model.offset.0 + u64::from(through) % (last - model.offset.0 + 1);
+                        let term = model.term(through).expect("held");
+                        log.compact_through(LogIndex(through));
+                        model.terms.retain(|&index, _| index > through);
+                        model.offset = (through, term);
+                    }
+                    Op::ResetTo { index, bump } => {
+                        let index = last + u64::from(index % 8);
+                        let term = last_term + u64::from(bump);
+                        log.reset_to(LogIndex(index), Term(term));
+                        model.terms.clear();
+                        model.offset = (index, term);
+                    }
+                }
+                let (last, last_term) = model.last();
+                prop_assert_eq!(log.last_index(), LogIndex(last));
+                prop_assert_eq!(log.last_term(), Term(last_term));
+                prop_assert_eq!(log.first_index(), LogIndex(model.offset.0 + 1));
+                for index in 0..last + 3 {
+                    let expected = match model.term(index) {
+                        Some(term) => Ok(Term(term)),
+                        None if index < model.offset.0 => Err(TermError::Compacted {
+                            index: LogIndex(index),
+                            compacted_through: LogIndex(model.offset.0),
+                        }),
+                        None => Err(TermError::BeyondLog { index: LogIndex(index), last_index: LogIndex(last) }),
+                    };
+                    prop_assert_eq!(log.term(LogIndex(index)), expected);
+                    let held: Vec<u64> = log.slice(LogIndex(index), LogIndex(last)).iter().map(|e| e.index.0).collect();
+                    let want: Vec<u64> = model.terms.range(index..).map(|(&i, _)| i).collect();
+                    prop_assert_eq!(held, want);
+                    if let Some(term) = model.term(index).filter(|_| index > model.offset.0) {
+                        let first = model.terms.iter().find(|(_, &t)| t == term).map(|(&i, _)| LogIndex(i));
+                        prop_assert_eq!(log.first_index_of_term(Term(term)), first);
+                        let last_of = model.terms.iter().rev().find(|(_, &t)| t == term).map(|(&i, _)| LogIndex(i));
+                        prop_assert_eq!(log.last_index_of_term(Term(term)), last_of);
+                    }
+                }
+            }
+        }
+    }
+}
