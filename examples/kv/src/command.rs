@@ -20,6 +20,8 @@ pub struct KvCommand {
 pub struct Tag {
     /// The node that proposed the command.
     pub node: NodeId,
+    /// Which run of that node (its start time): request numbers restart with the process.
+    pub incarnation: u64,
     /// That node's request number.
     pub request: u64,
 }

@@ -60,8 +60,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod client;
 pub mod codec;
 pub mod command;
 pub mod driver;
+pub mod http;
+pub mod launch;
 pub mod network;
+pub mod server;
 pub mod storage;

@@ -22,3 +22,10 @@ pub trait Outbox<T>: Send + 'static {
     /// Queues `message` for `to`, or drops it.
     fn send(&mut self, to: NodeId, message: Message<T>);
 }
+
+/// A boxed outbox is an outbox, so a server can pick its transport at run time.
+impl<T: 'static> Outbox<T> for Box<dyn Outbox<T>> {
+    fn send(&mut self, to: NodeId, message: Message<T>) {
+        (**self).send(to, message)
+    }
+}
