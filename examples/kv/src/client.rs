@@ -27,7 +27,11 @@ pub enum ClientError {
 impl ClientError {
     /// Whether the request certainly did not take effect, so retrying cannot apply it twice.
     pub fn is_definite_failure(&self) -> bool {
-        matches!(self, ClientError::Status { status, .. } if *status != 504)
+        match self {
+            ClientError::Status { status, .. } => *status != 504,
+            ClientError::Http(HttpError::Connect { .. }) => true,
+            _ => false,
+        }
     }
 }
 

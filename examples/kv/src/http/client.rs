@@ -27,7 +27,15 @@ pub struct HttpResponse {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// Connecting, writing or reading failed (including timeouts).
+    /// No connection could be made: the request was certainly not delivered.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// The server.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Writing or reading failed (including timeouts).
     #[error("{address}: {source}")]
     Io {
         /// The server.
@@ -132,7 +140,8 @@ impl HttpClient {
     ) -> Result<HttpResponse, HttpError> {
         let io = |source| HttpError::Io { address: self.address.clone(), source };
         if self.connection.is_none() {
-            let stream = connect(&self.address, self.timeout).map_err(io)?;
+            let stream = connect(&self.address, self.timeout)
+                .map_err(|source| HttpError::Connect { address: self.address.clone(), source })?;
             self.connection = Some(BufReader::new(stream));
         }
         let connection = self.connection.as_mut().expect("invariant: connected above");
