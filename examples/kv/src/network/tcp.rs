@@ -67,8 +67,6 @@ impl<T: Serialize + Send + 'static> Outbox<T> for TcpOutbox<T> {
 async fn peer_writer(peer: NodeId, book: PeerBook, mut queue: mpsc::Receiver<Vec<u8>>) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        // Messages queued while disconnected are stale; Raft resends what still matters.
-        while queue.try_recv().is_ok() {}
         if queue.is_closed() {
             return;
         }
@@ -79,6 +77,10 @@ async fn peer_writer(peer: NodeId, book: PeerBook, mut queue: mpsc::Receiver<Vec
             None => Ok(Err(std::io::Error::other("no address"))),
         };
         let Ok(Ok(stream)) = connected else {
+            // Messages queued while the peer is unreachable are stale by the time it is back;
+            // Raft resends what still matters. (Not before the first attempt: the message
+            // that created this writer is waiting in the queue.)
+            while queue.try_recv().is_ok() {}
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
             continue;
