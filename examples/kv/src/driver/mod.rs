@@ -1,0 +1,247 @@
+//! The driver: a tokio task that owns a [`stepraft::Node`] and is its whole IO layer.
+//!
+//! [`spawn_node`] starts it and returns the seeds' interface: a request sender and an event
+//! receiver. The task feeds the node ticks from a timer, messages from its [`Inbound`] queue
+//! and requests from the sender, and executes the outputs in contract order: **persist**
+//! (one write + one fsync per batch) → **send** → **apply** and answers.
+
+mod batch;
+mod run;
+
+use std::time::Duration;
+
+use stepraft::{
+    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, ProposeError, RangeError,
+    ReadError, RestoreError, Role, Term, TransferError,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::network::{Inbound, Outbox};
+use crate::storage::{Storage, StorageError};
+
+/// A caller-chosen number that ties a [`Request`] to its [`Event::Response`]. The driver keeps
+/// its own proposal and read ids for the core, so reusing a number only confuses the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// What a client can ask of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request<T> {
+    /// Append commands (on the leader). Answered with [`Response::Committed`] once they are
+    /// applied, or [`Response::Failed`].
+    Propose(Vec<T>),
+    /// Append commands only if the leader's last entry is `(last_index, last_term)` — the
+    /// blog seed's `AppendEntries { prev_log_index, prev_log_term, .. }`.
+    ConditionalAppend {
+        /// The commands.
+        commands: Vec<T>,
+        /// The index the leader's last entry must have.
+        last_index: LogIndex,
+        /// The term the leader's last entry must have.
+        last_term: Term,
+    },
+    /// The committed entries `start..=end` — the blog seed's `IndexRange`. Answered with
+    /// [`Response::Entries`].
+    ReadRange {
+        /// The first index.
+        start: LogIndex,
+        /// The last index.
+        end: LogIndex,
+    },
+    /// A linearizable read point (ReadIndex). Answered with [`Response::ReadReady`] after
+    /// every entry up to its index was delivered as [`Event::Applied`].
+    LinearizableRead,
+    /// Change the membership (add or remove a node, promote a learner, ...). Answered like a
+    /// proposal.
+    ChangeMembership(MembershipChange),
+    /// Hand leadership to a voter. Answered with [`Response::TransferStarted`] or a failure;
+    /// the new leader shows up as [`Event::LeaderChanged`].
+    TransferLeadership(NodeId),
+    /// The node's current state. Answered with [`Response::Status`].
+    Status,
+}
+
+impl<T> Request<T> {
+    /// Adds `node` as a voter (the leader-election seed's `ControlAddNode`).
+    pub fn add_node(node: NodeId) -> Request<T> {
+        Request::ChangeMembership(MembershipChange::AddVoter(node))
+    }
+
+    /// Removes `node` (the seed's `ControlRemoveNode`).
+    pub fn remove_node(node: NodeId) -> Request<T> {
+        Request::ChangeMembership(MembershipChange::RemoveNode(node))
+    }
+}
+
+/// A request with its id, as sent to the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRequest<T> {
+    /// Echoed in the response.
+    pub id: RequestId,
+    /// The request.
+    pub request: Request<T>,
+}
+
+/// What the driver tells its application, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<T> {
+    /// The known leader or this node's role changed.
+    LeaderChanged {
+        /// The node's term.
+        term: Term,
+        /// The leader of that term, if known.
+        leader: Option<NodeId>,
+        /// This node's role.
+        role: Role,
+    },
+    /// Committed entries, consecutive, each delivered once per node lifetime (after a
+    /// restart, from index 1 again: the state machine is rebuilt from the log).
+    Applied(Vec<Entry<T>>),
+    /// The answer to a request.
+    Response {
+        /// The request's id.
+        id: RequestId,
+        /// The answer.
+        response: Response<T>,
+    },
+}
+
+/// The answer to one [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response<T> {
+    /// The proposal or membership change is committed and was delivered as `Applied`.
+    Committed {
+        /// Its first index.
+        first: LogIndex,
+        /// Its last index.
+        last: LogIndex,
+        /// The term it was appended in.
+        term: Term,
+    },
+    /// The committed entries asked for.
+    Entries(Vec<Entry<T>>),
+    /// Reading the application state now is linearizable: every entry up to `index` has been
+    /// delivered as `Applied`.
+    ReadReady {
+        /// The read index.
+        index: LogIndex,
+    },
+    /// The leader started handing leadership over.
+    TransferStarted,
+    /// The node's state.
+    Status(NodeStatus),
+    /// The request was not served.
+    Failed(RequestError),
+}
+
+/// A snapshot of a node's state, for `/status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its term.
+    pub term: Term,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+    /// The commit index.
+    pub commit: LogIndex,
+    /// The last index delivered as `Applied`.
+    pub applied: LogIndex,
+    /// The last log index.
+    pub last_index: LogIndex,
+    /// The configuration in force.
+    pub membership: Membership,
+}
+
+/// Why a request was not served.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The proposal or membership change was refused (not leader, condition failed, ...).
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    /// The read could not be served.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The index range cannot be read.
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    /// The transfer was refused.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    /// The entries were appended but a later leader overwrote them: they are not committed
+    /// and never will be; retrying is safe.
+    #[error("the entry at {index:?} was overwritten by another leader; not committed")]
+    Lost {
+        /// The index the proposal's last entry had.
+        index: LogIndex,
+    },
+}
+
+/// The driver stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// Storage failed: the node stops, since it can no longer promise durability.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The stored state cannot restore a node.
+    #[error("stored state rejected by the core: {0}")]
+    Restore(#[from] RestoreError),
+    /// The blocking storage thread was lost.
+    #[error("storage thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Everything a driver needs.
+pub struct NodeSetup<T, S, O> {
+    /// The node's configuration.
+    pub config: Config,
+    /// Its durable storage; the node restarts from whatever it holds.
+    pub storage: S,
+    /// Where its messages go.
+    pub outbox: O,
+    /// Where its peers' messages arrive.
+    pub inbound: Inbound<T>,
+    /// The real length of one logical tick.
+    pub tick: Duration,
+}
+
+/// A running node: the seeds' request sender and event receiver, and the task itself.
+#[derive(Debug)]
+pub struct NodeHandle<T> {
+    /// Send requests here. Dropping every sender stops the driver.
+    pub requests: mpsc::Sender<ClientRequest<T>>,
+    /// Events arrive here, in order. Consume them: a full queue holds the driver back.
+    pub events: mpsc::Receiver<Event<T>>,
+    /// The driver task; it ends with an error when storage fails.
+    pub task: JoinHandle<Result<(), DriverError>>,
+}
+
+/// Bound of the request and event queues.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Restores the node from `setup.storage` and spawns its driver on the current tokio runtime.
+///
+/// # Errors
+/// [`DriverError`] when the stored state cannot be loaded or restored.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub fn spawn_node<T, S, O>(setup: NodeSetup<T, S, O>) -> Result<NodeHandle<T>, DriverError>
+where
+    T: stepraft::Command + Send + Sync + 'static,
+    S: Storage<T>,
+    O: Outbox<T>,
+{
+    let durable = setup.storage.load()?;
+    let node = stepraft::Node::restore(setup.config, durable)?;
+    let (request_sender, requests) = mpsc::channel(QUEUE_CAPACITY);
+    let (event_sender, events) = mpsc::channel(QUEUE_CAPACITY);
+    let driver = run::Driver::new(node, setup.storage, setup.outbox, event_sender);
+    let task = tokio::spawn(driver.run(setup.inbound, requests, setup.tick));
+    Ok(NodeHandle { requests: request_sender, events, task })
+}

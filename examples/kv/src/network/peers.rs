@@ -1,0 +1,167 @@
+//! The address book and the checks every inbound message passes, whatever the transport.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use stepraft::{Message, NodeId};
+use tokio::sync::mpsc;
+
+use crate::codec::Envelope;
+
+/// Known peers and their `host:port`, shared by the transport and the server (which adds the
+/// addresses that membership changes replicate).
+#[derive(Clone, Debug, Default)]
+pub struct PeerBook {
+    addresses: Arc<RwLock<BTreeMap<NodeId, String>>>,
+}
+
+impl PeerBook {
+    /// A book holding `peers`.
+    pub fn new(peers: impl IntoIterator<Item = (NodeId, String)>) -> PeerBook {
+        PeerBook { addresses: Arc::new(RwLock::new(peers.into_iter().collect())) }
+    }
+
+    /// The address of `peer`.
+    pub fn address(&self, peer: NodeId) -> Option<String> {
+        self.read().get(&peer).cloned()
+    }
+
+    /// Records or replaces the address of `peer`.
+    pub fn insert(&self, peer: NodeId, address: String) {
+        self.addresses
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(peer, address);
+    }
+
+    /// Whether `peer` is known.
+    pub fn contains(&self, peer: NodeId) -> bool {
+        self.read().contains_key(&peer)
+    }
+
+    /// Every known peer and its address.
+    pub fn all(&self) -> BTreeMap<NodeId, String> {
+        self.read().clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<NodeId, String>> {
+        // The map is always consistent: a panic elsewhere cannot leave half an insert.
+        self.addresses.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Counters of what the transport dropped or refused; exported by `/status`.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Outgoing messages dropped because a peer's queue was full or it had no address.
+    pub dropped_outgoing: AtomicU64,
+    /// Frames or datagrams of another wire version.
+    pub wrong_version: AtomicU64,
+    /// Messages from another cluster.
+    pub wrong_cluster: AtomicU64,
+    /// Messages from a node not in the address book, or addressed to another node.
+    pub unknown_peer: AtomicU64,
+    /// Frames that did not decode, or exceeded the size limit.
+    pub malformed: AtomicU64,
+}
+
+/// A snapshot of [`TransportStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TransportCounts {
+    /// See [`TransportStats::dropped_outgoing`].
+    pub dropped_outgoing: u64,
+    /// See [`TransportStats::wrong_version`].
+    pub wrong_version: u64,
+    /// See [`TransportStats::wrong_cluster`].
+    pub wrong_cluster: u64,
+    /// See [`TransportStats::unknown_peer`].
+    pub unknown_peer: u64,
+    /// See [`TransportStats::malformed`].
+    pub malformed: u64,
+}
+
+impl TransportStats {
+    /// Reads every counter.
+    pub fn counts(&self) -> TransportCounts {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        TransportCounts {
+            dropped_outgoing: get(&self.dropped_outgoing),
+            wrong_version: get(&self.wrong_version),
+            wrong_cluster: get(&self.wrong_cluster),
+            unknown_peer: get(&self.unknown_peer),
+            malformed: get(&self.malformed),
+        }
+    }
+
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why an inbound message was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefusedMessage {
+    /// The sender belongs to another cluster.
+    #[error("message from cluster {theirs}, this node is in cluster {ours}")]
+    WrongCluster {
+        /// This node's cluster.
+        ours: u64,
+        /// The sender's.
+        theirs: u64,
+    },
+    /// The sender is not a known peer.
+    #[error("message from unknown peer {0}")]
+    UnknownPeer(NodeId),
+    /// The message is for another node.
+    #[error("message for {to}, this node is {me}")]
+    NotForMe {
+        /// The addressee.
+        to: NodeId,
+        /// This node.
+        me: NodeId,
+    },
+}
+
+/// What inbound transports need to accept a message: who we are, who we know, where to put it.
+#[derive(Clone, Debug)]
+pub struct InboundContext<T> {
+    /// This node.
+    pub me: NodeId,
+    /// This node's cluster.
+    pub cluster_id: u64,
+    /// The known peers.
+    pub book: PeerBook,
+    /// The driver's inbound queue.
+    pub sender: mpsc::Sender<(NodeId, Message<T>)>,
+    /// Shared counters.
+    pub stats: Arc<TransportStats>,
+}
+
+impl<T> InboundContext<T> {
+    /// Checks an envelope's cluster, sender and addressee, counting refusals.
+    ///
+    /// # Errors
+    /// [`RefusedMessage`] when the message must not reach the node.
+    pub fn check(&self, envelope: &Envelope<T>) -> Result<(), RefusedMessage> {
+        if envelope.cluster_id != self.cluster_id {
+            TransportStats::bump(&self.stats.wrong_cluster);
+            return Err(RefusedMessage::WrongCluster {
+                ours: self.cluster_id,
+                theirs: envelope.cluster_id,
+            });
+        }
+        if envelope.to != self.me {
+            TransportStats::bump(&self.stats.unknown_peer);
+            return Err(RefusedMessage::NotForMe { to: envelope.to, me: self.me });
+        }
+        if !self.book.contains(envelope.from) {
+            TransportStats::bump(&self.stats.unknown_peer);
+            return Err(RefusedMessage::UnknownPeer(envelope.from));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! TCP transport: one outgoing connection per peer, fed by a bounded queue, reconnecting with
+//! exponential backoff; and the reader of incoming peer connections.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use stepraft::{Message, NodeId};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::peers::{InboundContext, PeerBook, RefusedMessage, TransportStats};
+use super::Outbox;
+use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
+
+/// Frames queued per peer; beyond, messages to that peer are dropped (Raft retries), so a slow
+/// peer never holds back the node or the other peers.
+pub const PEER_QUEUE_FRAMES: usize = 1024;
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sends a node's messages over TCP.
+#[derive(Debug)]
+pub struct TcpOutbox<T> {
+    me: NodeId,
+    cluster_id: u64,
+    book: PeerBook,
+    queues: BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    stats: Arc<TransportStats>,
+    _commands: PhantomData<fn(T)>,
+}
+
+impl<T> TcpOutbox<T> {
+    /// An outbox for node `me` of cluster `cluster_id`, dialling the addresses in `book`.
+    pub fn new(me: NodeId, cluster_id: u64, book: PeerBook, stats: Arc<TransportStats>) -> Self {
+        TcpOutbox { me, cluster_id, book, queues: BTreeMap::new(), stats, _commands: PhantomData }
+    }
+
+    fn queue(&mut self, to: NodeId) -> &mpsc::Sender<Vec<u8>> {
+        self.queues.entry(to).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(PEER_QUEUE_FRAMES);
+            tokio::spawn(peer_writer(to, self.book.clone(), receiver));
+            sender
+        })
+    }
+}
+
+impl<T: Serialize + Send + 'static> Outbox<T> for TcpOutbox<T> {
+    fn send(&mut self, to: NodeId, message: Message<T>) {
+        let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
+        let Ok(frame) = codec::encode_frame(&envelope) else {
+            TransportStats::bump(&self.stats.dropped_outgoing);
+            return;
+        };
+        if self.queue(to).try_send(frame).is_err() {
+            TransportStats::bump(&self.stats.dropped_outgoing);
+        }
+    }
+}
+
+/// Keeps one connection to `peer` alive and writes its queued frames.
+async fn peer_writer(peer: NodeId, book: PeerBook, mut queue: mpsc::Receiver<Vec<u8>>) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if queue.is_closed() {
+            return;
+        }
+        let connected = match book.address(peer) {
+            Some(address) => {
+                tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await
+            }
+            None => Ok(Err(std::io::Error::other("no address"))),
+        };
+        let Ok(Ok(stream)) = connected else {
+            // Messages queued while the peer is unreachable are stale by the time it is back;
+            // Raft resends what still matters. (Not before the first attempt: the message
+            // that created this writer is waiting in the queue.)
+            while queue.try_recv().is_ok() {}
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        };
+        backoff = BACKOFF_MIN;
+        let _ = stream.set_nodelay(true);
+        match write_frames(stream, &mut queue).await {
+            Ok(()) => return, // the outbox is gone
+            Err(_) => tokio::time::sleep(backoff).await,
+        }
+    }
+}
+
+/// Writes the magic, then frames as they come, flushing whenever the queue runs dry.
+async fn write_frames(
+    stream: TcpStream,
+    queue: &mut mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut writer = BufWriter::with_capacity(64 << 10, stream);
+    writer.write_all(&MAGIC).await?;
+    writer.flush().await?;
+    while let Some(frame) = queue.recv().await {
+        writer.write_all(&frame).await?;
+        while let Ok(frame) = queue.try_recv() {
+            writer.write_all(&frame).await?;
+        }
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
+/// Why an incoming peer connection was closed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerConnectionError {
+    /// Reading failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame could not be accepted (oversized, another version).
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The peer is misconfigured or unknown.
+    #[error(transparent)]
+    Refused(#[from] RefusedMessage),
+}
+
+/// Reads frames from a peer connection whose magic was already consumed, until it closes.
+/// Returns why it was closed; an orderly close is `Ok`.
+///
+/// A frame that does not decode is skipped (the framing is intact); another wire version, a
+/// wrong cluster, an unknown peer or an oversized frame closes the connection, since that
+/// peer will keep sending the same.
+///
+/// # Errors
+/// [`PeerConnectionError`] saying why the connection was dropped.
+pub async fn read_peer_frames<T, R>(
+    mut stream: R,
+    context: &InboundContext<T>,
+) -> Result<(), PeerConnectionError>
+where
+    T: DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
+    let mut payload = Vec::new();
+    loop {
+        let mut length = [0u8; 4];
+        match stream.read_exact(&mut length).await {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(error) => return Err(error.into()),
+        }
+        let length = u32::from_be_bytes(length) as usize;
+        if length > FRAME_BYTES_MAX {
+            TransportStats::bump(&context.stats.malformed);
+            return Err(WireError::Oversized { length, limit: FRAME_BYTES_MAX }.into());
+        }
+        payload.resize(length, 0);
+        stream.read_exact(&mut payload).await?;
+        let envelope = match codec::decode_payload::<T>(&payload) {
+            Ok(envelope) => envelope,
+            Err(error @ WireError::Version { .. }) => {
+                TransportStats::bump(&context.stats.wrong_version);
+                return Err(error.into());
+            }
+            Err(_) => {
+                TransportStats::bump(&context.stats.malformed);
+                continue;
+            }
+        };
+        context.check(&envelope)?;
+        if context.sender.send((envelope.from, envelope.message)).await.is_err() {
+            return Ok(()); // the driver stopped
+        }
+    }
+}

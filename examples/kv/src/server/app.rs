@@ -1,0 +1,242 @@
+//! The application task: applies committed entries to the key-value map, and answers the HTTP
+//! handlers' requests once the driver has answered or the entry is applied.
+
+use std::collections::HashMap;
+
+use stepraft::{Entry, LogIndex, MembershipChange, NodeId, Payload};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::ApiError;
+use crate::command::{KvCommand, KvOp, KvOutcome, KvState, Tag};
+use crate::driver::{ClientRequest, Event, NodeStatus, Request, RequestId, Response};
+use crate::network::PeerBook;
+
+/// A reply channel.
+pub type Reply<V> = oneshot::Sender<Result<V, ApiError>>;
+
+/// A committed write: where it landed and what it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Its log index.
+    pub index: LogIndex,
+    /// Its outcome.
+    pub outcome: KvOutcome,
+}
+
+/// What an HTTP handler asks the application.
+#[derive(Debug)]
+pub enum AppRequest {
+    /// Replicate a write; answered once applied.
+    Write(KvOp, Reply<Written>),
+    /// Read a key; linearizable (ReadIndex) unless `stale`.
+    Read {
+        /// The key.
+        key: String,
+        /// Serve from local state without confirming leadership.
+        stale: bool,
+        /// Where the answer goes.
+        reply: Reply<Option<String>>,
+    },
+    /// Change the membership; answered once committed.
+    Membership(MembershipChange, Reply<LogIndex>),
+    /// Transfer leadership.
+    Transfer(NodeId, Reply<()>),
+    /// The node's state.
+    Status(Reply<NodeStatus>),
+    /// Committed log entries.
+    Range(LogIndex, LogIndex, Reply<Vec<Entry<KvCommand>>>),
+}
+
+enum Waiter {
+    Write(Reply<Written>),
+    Read(String, Reply<Option<String>>),
+    Membership(Reply<LogIndex>),
+    Transfer(Reply<()>),
+    Status(Reply<NodeStatus>),
+    Range(Reply<Vec<Entry<KvCommand>>>),
+}
+
+/// The application's state.
+pub struct App {
+    me: NodeId,
+    /// Distinguishes this process's tags from those of an earlier run of the same node, whose
+    /// entries are re-applied after a restart.
+    incarnation: u64,
+    next_request: u64,
+    state: KvState,
+    applied: LogIndex,
+    waiters: HashMap<u64, Waiter>,
+    book: PeerBook,
+    driver: mpsc::Sender<ClientRequest<KvCommand>>,
+}
+
+impl App {
+    /// An application for node `me`, sending to `driver`.
+    pub fn new(me: NodeId, book: PeerBook, driver: mpsc::Sender<ClientRequest<KvCommand>>) -> App {
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        App {
+            me,
+            incarnation,
+            next_request: 1,
+            state: KvState::default(),
+            applied: LogIndex(0),
+            waiters: HashMap::new(),
+            book,
+            driver,
+        }
+    }
+
+    /// Runs until the driver stops.
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<AppRequest>,
+        mut events: mpsc::Receiver<Event<KvCommand>>,
+    ) {
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event),
+                    None => return,
+                },
+                Some(request) = requests.recv() => self.on_request(request),
+            }
+        }
+    }
+
+    fn on_request(&mut self, request: AppRequest) {
+        let number = self.next_request;
+        self.next_request += 1;
+        if number % 1024 == 0 {
+            // Handlers that timed out dropped their receivers.
+            self.waiters.retain(|_, waiter| !waiter.is_closed());
+        }
+        let (driver_request, waiter) = match request {
+            AppRequest::Write(op, reply) => {
+                let tag = Tag { node: self.me, incarnation: self.incarnation, request: number };
+                (Request::Propose(vec![KvCommand { tag, op }]), Waiter::Write(reply))
+            }
+            AppRequest::Read { key, stale: true, reply } => {
+                let _ = reply.send(Ok(self.state.get(&key).cloned()));
+                return;
+            }
+            AppRequest::Read { key, stale: false, reply } => {
+                (Request::LinearizableRead, Waiter::Read(key, reply))
+            }
+            AppRequest::Membership(change, reply) => {
+                (Request::ChangeMembership(change), Waiter::Membership(reply))
+            }
+            AppRequest::Transfer(target, reply) => {
+                (Request::TransferLeadership(target), Waiter::Transfer(reply))
+            }
+            AppRequest::Status(reply) => (Request::Status, Waiter::Status(reply)),
+            AppRequest::Range(start, end, reply) => {
+                (Request::ReadRange { start, end }, Waiter::Range(reply))
+            }
+        };
+        let request = ClientRequest { id: RequestId(number), request: driver_request };
+        // Never wait on the driver: it may be waiting for us to take its events.
+        match self.driver.try_send(request) {
+            Ok(()) => {
+                self.waiters.insert(number, waiter);
+            }
+            Err(error) => {
+                let reason = match error {
+                    mpsc::error::TrySendError::Full(_) => "node overloaded",
+                    mpsc::error::TrySendError::Closed(_) => "node stopped",
+                };
+                waiter.fail(ApiError::Unavailable(reason.into()));
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event<KvCommand>) {
+        match event {
+            Event::LeaderChanged { term, leader, role } => {
+                eprintln!(
+                    "node {}: {role:?} in term {}, leader {:?}",
+                    self.me.0,
+                    term.0,
+                    leader.map(|l| l.0)
+                );
+            }
+            Event::Applied(entries) => {
+                for entry in entries {
+                    self.apply(entry);
+                }
+            }
+            Event::Response { id, response } => {
+                if let Some(waiter) = self.waiters.remove(&id.0) {
+                    self.answer(waiter, response);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, entry: Entry<KvCommand>) {
+        self.applied = entry.index;
+        let Payload::Command(command) = entry.payload else { return };
+        let outcome = self.state.apply(&command.op);
+        if let KvOp::SetPeerAddress { node, address } = &command.op {
+            self.book.insert(*node, address.clone());
+        }
+        let tag = command.tag;
+        if tag.node == self.me && tag.incarnation == self.incarnation {
+            if let Some(Waiter::Write(reply)) = self.waiters.remove(&tag.request) {
+                let _ = reply.send(Ok(Written { index: entry.index, outcome }));
+            }
+        }
+    }
+
+    fn answer(&mut self, waiter: Waiter, response: Response<KvCommand>) {
+        match (waiter, response) {
+            (waiter, Response::Failed(error)) => waiter.fail(error.into()),
+            (Waiter::Read(key, reply), Response::ReadReady { .. }) => {
+                let _ = reply.send(Ok(self.state.get(&key).cloned()));
+            }
+            (Waiter::Membership(reply), Response::Committed { last, .. }) => {
+                let _ = reply.send(Ok(last));
+            }
+            (Waiter::Transfer(reply), Response::TransferStarted) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Waiter::Status(reply), Response::Status(mut status)) => {
+                status.applied = self.applied;
+                let _ = reply.send(Ok(status));
+            }
+            (Waiter::Range(reply), Response::Entries(entries)) => {
+                let _ = reply.send(Ok(entries));
+            }
+            // A write is answered when applied, before its `Committed` arrives; any other
+            // pairing cannot happen.
+            (waiter, response) => {
+                waiter.fail(ApiError::Unknown(format!("unexpected driver answer {response:?}")))
+            }
+        }
+    }
+}
+
+impl Waiter {
+    fn is_closed(&self) -> bool {
+        match self {
+            Waiter::Write(reply) => reply.is_closed(),
+            Waiter::Read(_, reply) => reply.is_closed(),
+            Waiter::Membership(reply) => reply.is_closed(),
+            Waiter::Transfer(reply) => reply.is_closed(),
+            Waiter::Status(reply) => reply.is_closed(),
+            Waiter::Range(reply) => reply.is_closed(),
+        }
+    }
+
+    fn fail(self, error: ApiError) {
+        let _ = match self {
+            Waiter::Write(reply) => reply.send(Err(error)).is_ok(),
+            Waiter::Read(_, reply) => reply.send(Err(error)).is_ok(),
+            Waiter::Membership(reply) => reply.send(Err(error)).is_ok(),
+            Waiter::Transfer(reply) => reply.send(Err(error)).is_ok(),
+            Waiter::Status(reply) => reply.send(Err(error)).is_ok(),
+            Waiter::Range(reply) => reply.send(Err(error)).is_ok(),
+        };
+    }
+}

@@ -1,0 +1,259 @@
+//! The `stepraft-kv serve` node: driver, storage, transport, the application task and the HTTP
+//! API, all on one listening port (peer connections announce themselves with the wire magic).
+
+pub mod api;
+pub mod app;
+pub mod error;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stepraft::{Config, NodeId};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::codec::MAGIC;
+use crate::command::KvCommand;
+use crate::driver::{spawn_node, DriverError, NodeSetup};
+use crate::http::server::{read_request, write_response, Response};
+use crate::network::peers::{InboundContext, TransportStats};
+use crate::network::tcp::{read_peer_frames, TcpOutbox};
+use crate::network::udp::{receive_datagrams, UdpOutbox};
+use crate::network::{Outbox, PeerBook};
+use crate::storage::{RedbStorage, StorageError, StoreIdentity};
+use api::ApiContext;
+use app::App;
+
+/// How peers exchange Raft messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Length-delimited frames over TCP (the default).
+    Tcp,
+    /// One datagram per message; entries and values are capped so that every message fits.
+    Udp,
+}
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// This node's id.
+    pub id: NodeId,
+    /// The address for HTTP and peer traffic.
+    pub listen: SocketAddr,
+    /// The other members and their addresses (this node may be listed too).
+    pub peers: Vec<(NodeId, String)>,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The cluster's id: stores and messages of another cluster are refused.
+    pub cluster_id: u64,
+    /// Start without a configuration and wait to be added by the cluster.
+    pub join: bool,
+    /// The real length of one logical tick.
+    pub tick: Duration,
+    /// The peer transport.
+    pub transport: TransportKind,
+    /// Serve linearizable reads under a leader lease (clock assumption: see the core docs).
+    pub lease_reads: bool,
+    /// How long an HTTP request waits for the cluster before `504`.
+    pub request_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// The largest HTTP body accepted: bounded so that one command fits a message (and a UDP
+    /// datagram with the UDP transport).
+    pub fn body_bytes_max(&self) -> usize {
+        match self.transport {
+            TransportKind::Tcp => 1 << 20,
+            TransportKind::Udp => 16 << 10,
+        }
+    }
+}
+
+/// Why a node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The data directory cannot be used.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The driver stopped or could not start.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The driver task panicked.
+    #[error("driver task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Time a new connection has to say what it is, and an idle HTTP connection to send a request.
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a node until its driver stops (a storage failure); never returns otherwise.
+///
+/// # Errors
+/// [`ServeError`] for an unusable data directory or address, or a storage failure.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let identity = StoreIdentity { cluster_id: options.cluster_id, node_id: options.id.0 };
+    let storage = RedbStorage::<KvCommand>::open(&options.data, identity)?;
+    let book = PeerBook::new(options.peers.iter().cloned());
+    book.insert(options.id, options.listen.to_string());
+    let stats = Arc::new(TransportStats::default());
+    let bind_error = |source| ServeError::Bind { address: options.listen, source };
+    let listener = TcpListener::bind(options.listen).await.map_err(bind_error)?;
+    let (inbound_sender, inbound) = mpsc::channel(4096);
+    let inbound_context = InboundContext {
+        me: options.id,
+        cluster_id: options.cluster_id,
+        book: book.clone(),
+        sender: inbound_sender,
+        stats: Arc::clone(&stats),
+    };
+    let outbox: Box<dyn Outbox<KvCommand>> = match options.transport {
+        TransportKind::Tcp => Box::new(TcpOutbox::new(
+            options.id,
+            options.cluster_id,
+            book.clone(),
+            Arc::clone(&stats),
+        )),
+        TransportKind::Udp => {
+            let socket = Arc::new(UdpSocket::bind(options.listen).await.map_err(bind_error)?);
+            tokio::spawn(receive_datagrams(Arc::clone(&socket), inbound_context.clone()));
+            let outbox = UdpOutbox::new(
+                socket,
+                options.id,
+                options.cluster_id,
+                book.clone(),
+                Arc::clone(&stats),
+            );
+            Box::new(outbox)
+        }
+    };
+    let handle = spawn_node(NodeSetup {
+        config: node_config(&options),
+        storage,
+        outbox,
+        inbound,
+        tick: options.tick,
+    })?;
+    let (app_sender, app_requests) = mpsc::channel(4096);
+    let app = App::new(options.id, book.clone(), handle.requests.clone());
+    tokio::spawn(app.run(app_requests, handle.events));
+    let api = Arc::new(ApiContext {
+        me: options.id,
+        app: app_sender,
+        book,
+        stats,
+        request_timeout: options.request_timeout,
+    });
+    eprintln!(
+        "node {}: listening on {} (data {})",
+        options.id.0,
+        options.listen,
+        options.data.display()
+    );
+    let body_bytes_max = options.body_bytes_max();
+    let accept = async {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (api, inbound) = (Arc::clone(&api), inbound_context.clone());
+            tokio::spawn(connection(stream, api, inbound, body_bytes_max));
+        }
+    };
+    tokio::select! {
+        result = handle.task => result?.map_err(ServeError::from),
+        () = accept => Ok(()),
+    }
+}
+
+/// The core configuration of a node.
+fn node_config(options: &ServeOptions) -> Config {
+    let voters: Vec<NodeId> = if options.join {
+        Vec::new()
+    } else {
+        let mut voters: Vec<NodeId> = options.peers.iter().map(|(id, _)| *id).collect();
+        voters.push(options.id);
+        voters.sort();
+        voters.dedup();
+        voters
+    };
+    let mut config = Config::new(options.id, voters);
+    config.lease_reads = options.lease_reads;
+    if options.transport == TransportKind::Udp {
+        // One datagram per message: a handful of entries, each at most a capped value.
+        config.entries_per_message_max = 2;
+        config.bytes_per_message_max = options.body_bytes_max();
+        config.in_flight_messages_max = 64;
+    }
+    config
+}
+
+/// Serves one connection: a peer's frames if it starts with the magic, else HTTP.
+async fn connection(
+    mut stream: TcpStream,
+    api: Arc<ApiContext>,
+    inbound: InboundContext<KvCommand>,
+    body_bytes_max: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut buffer = Vec::new();
+    let first_bytes = async {
+        let mut chunk = [0u8; 4096];
+        while buffer.len() < MAGIC.len() {
+            let read = stream.read(&mut chunk).await?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buffer.extend_from_slice(&chunk[..read]);
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    if !matches!(tokio::time::timeout(FIRST_BYTES_TIMEOUT, first_bytes).await, Ok(Ok(()))) {
+        return;
+    }
+    if buffer.starts_with(&MAGIC) {
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let reader = std::io::Cursor::new(buffer.split_off(MAGIC.len())).chain(stream);
+        if let Err(error) = read_peer_frames(reader, &inbound).await {
+            eprintln!("node {}: closed peer connection from {peer}: {error}", inbound.me.0);
+        }
+        return;
+    }
+    http_connection(stream, buffer, &api, body_bytes_max).await;
+}
+
+async fn http_connection(
+    mut stream: TcpStream,
+    mut buffer: Vec<u8>,
+    api: &ApiContext,
+    body_bytes_max: usize,
+) {
+    loop {
+        let read = read_request(&mut stream, &mut buffer, body_bytes_max);
+        let request = match tokio::time::timeout(IDLE_TIMEOUT, read).await {
+            Ok(Ok(Some(request))) => request,
+            Ok(Err(error)) => {
+                if let Some(status) = error.status() {
+                    let body = serde_json::json!({ "error": error.to_string() });
+                    let _ = write_response(&mut stream, &Response::json(status, &body), true).await;
+                }
+                return;
+            }
+            Ok(Ok(None)) | Err(_) => return,
+        };
+        let response = api::handle(api, &request).await;
+        if write_response(&mut stream, &response, request.close).await.is_err() || request.close {
+            return;
+        }
+    }
+}

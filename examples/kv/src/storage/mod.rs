@@ -1,0 +1,95 @@
+//! Durable storage for a node: what `Output::Persist` asks for, and what `Node::restore` needs.
+
+mod memory;
+mod redb_store;
+
+pub use memory::MemoryStorage;
+pub use redb_store::{RedbStorage, StoreIdentity};
+
+use stepraft::{DurableState, LogIndex, Persist};
+
+/// A node's stable storage.
+///
+/// `persist` receives every change of one driver batch, in order, and returns only once all
+/// of them are durable: one write and one fsync per batch (the step contract allows it because
+/// a step lists its persists first). The driver calls it from a blocking thread.
+pub trait Storage<T>: Send + Sync + 'static {
+    /// Everything persisted so far.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the stored state cannot be read or decoded.
+    fn load(&self) -> Result<DurableState<T>, StorageError>;
+
+    /// Makes `changes` durable, in order, atomically.
+    ///
+    /// # Errors
+    /// [`StorageError`]; the driver stops on any, because after a failed fsync the state of the
+    /// disk is unknown and acknowledging anything would be unsafe.
+    fn persist(&self, changes: &[Persist<T>]) -> Result<(), StorageError>;
+}
+
+/// Storage that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The database reported an error (IO, corruption found by its checksums, lock held by
+    /// another process).
+    #[error("database error: {0}")]
+    Database(Box<redb::Error>),
+    /// The data directory could not be created or listed.
+    #[error("data directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The directory holds files but no store of ours: refuse rather than start empty in it.
+    #[error("data directory {path} is not empty and holds no stepraft-kv store; use an empty or new directory")]
+    ForeignDirectory {
+        /// The directory.
+        path: String,
+    },
+    /// The store is not a stepraft-kv store of a format this build reads.
+    #[error("{path} is not a stepraft-kv store of format {expected:?} (found {found:?})")]
+    ForeignStore {
+        /// The database file.
+        path: String,
+        /// The format marker this build writes.
+        expected: String,
+        /// The marker found, if any.
+        found: Option<String>,
+    },
+    /// The store belongs to another node or cluster.
+    #[error("the store belongs to node {found_node} of cluster {found_cluster}, not node {node} of cluster {cluster}")]
+    WrongIdentity {
+        /// The node id asked for.
+        node: u64,
+        /// The cluster id asked for.
+        cluster: u64,
+        /// The node id stored.
+        found_node: u64,
+        /// The cluster id stored.
+        found_cluster: u64,
+    },
+    /// A stored record does not decode, or the log has a hole.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// A persist kind this storage does not implement yet.
+    #[error("unsupported persist instruction: {0}")]
+    Unsupported(String),
+}
+
+/// A snapshot as the store keeps it: where it ends, the configuration in force there, and the
+/// application's bytes. The schema has a place for it now; the core's snapshots will fill it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSnapshot {
+    /// The last index the snapshot covers.
+    pub index: LogIndex,
+    /// The term of that entry.
+    pub term: stepraft::Term,
+    /// The configuration in force at `index`.
+    pub membership: stepraft::Membership,
+    /// The application's state.
+    pub data: Vec<u8>,
+}

@@ -1,0 +1,70 @@
+//! Membership over the HTTP API: a node started with `--join` is added, catches up, takes
+//! leadership by transfer, and a voter is removed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stepraft_kv::client::KvClient;
+use stepraft_kv::launch::{self, LocalCluster};
+
+const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_joining_node_is_added_takes_leadership_and_a_voter_is_removed() {
+    let directory = launch::fresh_directory("stepraft-kv-membership").expect("temp dir");
+    let addresses = launch::free_loopback_addresses(4).expect("ports");
+    let (founders, joiner) = (addresses[..3].to_vec(), addresses[3].clone());
+    let arguments = ["--tick-ms", "20"].map(str::to_owned).to_vec();
+    let mut cluster =
+        LocalCluster::new(EXECUTABLE.into(), directory.clone(), founders.clone(), arguments, true);
+    cluster.start_all().expect("servers start");
+    cluster.wait_for_leader(Duration::from_secs(20)).expect("a leader");
+    let peers: Vec<String> =
+        founders.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
+    let mut fourth = Command::new(EXECUTABLE)
+        .args(["serve", "--id", "4", "--join", "--tick-ms", "20", "--exit-with-stdin"])
+        .args(["--listen", &joiner, "--peers", &peers.join(",")])
+        .arg("--data")
+        .arg(directory.join("node-4"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node 4 starts");
+
+    let mut kv = KvClient::new(founders.clone(), Duration::from_secs(5));
+    kv.put("before", "join").expect("put");
+    kv.call("POST", "/members", Some(&json!({ "id": 4, "address": joiner })))
+        .expect("node 4 is added");
+    let mut on_fourth = KvClient::new(vec![joiner.clone()], Duration::from_secs(5));
+    wait_until("node 4 has the data", || {
+        on_fourth.get("before", true).ok().flatten().as_deref() == Some("join")
+    });
+
+    kv.call("POST", "/leader", Some(&json!({ "id": 4 }))).expect("transfer starts");
+    wait_until("node 4 leads", || {
+        on_fourth.status().is_ok_and(|status| status["role"] == "leader")
+    });
+    // A write sent to a founder is redirected to the new leader.
+    let mut via_founder = KvClient::new(vec![founders[0].clone()], Duration::from_secs(5));
+    via_founder.put("after", "transfer").expect("put through a redirect");
+    assert_eq!(via_founder.node(), joiner, "the client followed the redirect to node 4");
+
+    on_fourth.call("DELETE", "/members/2", None).expect("node 2 is removed");
+    let voters = on_fourth.status().expect("status")["members"]["voters"].clone();
+    assert_eq!(voters, json!([1, 3, 4]));
+    assert_eq!(on_fourth.get("after", false).expect("read"), Some("transfer".into()));
+
+    let _ = fourth.kill();
+    let _ = fourth.wait();
+    drop(cluster);
+    launch::remove_directory(&directory);
+}
