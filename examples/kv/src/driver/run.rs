@@ -242,9 +242,11 @@ where
             Output::TransferRejected { .. } => {}
             // Persists were taken out of the batch before execution.
             Output::Persist(_) | Output::PersistAsync(_) => {}
-            // `Output` is non-exhaustive. Core snapshots (in progress) add
-            // `Output::RestoreSnapshot(..)`, to be handled here by replacing the application
-            // state before any later `Apply`. No other variant exists today.
+            // `Output` is non-exhaustive. This runtime never reports a snapshot
+            // (`Input::SnapshotTaken`), so no node of a stepraft-kv cluster compacts its log
+            // and no leader sends one: `RestoreSnapshot` and `SnapshotRejected` cannot occur
+            // yet. Taking snapshots needs an application hook that serializes its state and
+            // an `Event` that restores it; until then the log grows and restarts replay it.
             _ => {}
         }
     }

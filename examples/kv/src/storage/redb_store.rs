@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stepraft::{DurableState, Entry, HardState, LogIndex, Persist};
+use stepraft::{DurableState, Entry, HardState, LogIndex, Persist, Snapshot, SnapshotMeta};
 
 use super::{Storage, StorageError, StoredSnapshot};
 
@@ -146,18 +146,11 @@ impl<T> RedbStorage<T> {
                 found_cluster,
             });
         }
-        let log_start = read_u64("log_start")?;
-        if log_start != 1 {
-            // Only a snapshot-aware core can restore a compacted log.
-            return Err(StorageError::Unsupported(format!(
-                "the log was compacted up to {}; this build cannot restore from a snapshot",
-                log_start - 1
-            )));
-        }
+        read_u64("log_start")?;
         Ok(())
     }
 
-    /// The stored snapshot, if any (none until the core emits snapshots).
+    /// The stored snapshot, if any.
     ///
     /// # Errors
     /// [`StorageError`] when it cannot be read or decoded.
@@ -187,12 +180,40 @@ where
                 .map_err(|error| StorageError::Corrupt(format!("hard state: {error}")))?,
             None => HardState::default(),
         };
+        let log_start = {
+            let meta = transaction.open_table(META).map_err(db_error)?;
+            let record = meta.get("log_start").map_err(db_error)?;
+            let bytes = record.ok_or_else(|| StorageError::Corrupt("no log_start".into()))?;
+            let bytes: [u8; 8] = bytes
+                .value()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("log_start is not 8 bytes".into()))?;
+            u64::from_be_bytes(bytes)
+        };
+        let snapshot = {
+            let table = transaction.open_table(SNAPSHOT).map_err(db_error)?;
+            match table.get("snapshot").map_err(db_error)? {
+                Some(record) => {
+                    let stored: StoredSnapshot = postcard::from_bytes(record.value())
+                        .map_err(|error| StorageError::Corrupt(format!("snapshot: {error}")))?;
+                    Some(Snapshot {
+                        meta: SnapshotMeta {
+                            index: stored.index,
+                            term: stored.term,
+                            membership: stored.membership,
+                        },
+                        data: stored.data.into(),
+                    })
+                }
+                None => None,
+            }
+        };
         let log = transaction.open_table(LOG).map_err(db_error)?;
         let mut entries = Vec::new();
         for record in log.iter().map_err(db_error)? {
             let (key, value) = record.map_err(db_error)?;
             let index = key.value();
-            let expected = entries.len() as u64 + 1;
+            let expected = log_start + entries.len() as u64;
             if index != expected {
                 return Err(StorageError::Corrupt(format!(
                     "log has a hole: found index {index} where {expected} was expected"
@@ -208,7 +229,7 @@ where
             }
             entries.push(entry);
         }
-        Ok(DurableState { hard_state, entries })
+        Ok(DurableState { hard_state, snapshot, entries })
     }
 
     fn persist(&self, changes: &[Persist<T>]) -> Result<(), StorageError> {
@@ -217,6 +238,8 @@ where
         {
             let mut hard_state = transaction.open_table(HARD_STATE).map_err(db_error)?;
             let mut log = transaction.open_table(LOG).map_err(db_error)?;
+            let mut meta = transaction.open_table(META).map_err(db_error)?;
+            let mut snapshots = transaction.open_table(SNAPSHOT).map_err(db_error)?;
             for change in changes {
                 match change {
                     Persist::HardState(state) => {
@@ -230,11 +253,53 @@ where
                     Persist::Truncate { from } => {
                         log.retain_in(from.0.., |_, _| false).map_err(db_error)?;
                     }
-                    // Snapshots are being added to the core (`Persist::Snapshot`,
-                    // `Persist::Compact { through }`): they will write the `snapshot` table
-                    // and drop the log prefix / move `log_start`. Until then an unknown
-                    // instruction stops the node rather than being skipped, because skipping
-                    // a persist would break durability.
+                    Persist::Snapshot(snapshot) => {
+                        let SnapshotMeta { index, term, membership } = snapshot.meta.clone();
+                        let stored = StoredSnapshot {
+                            index,
+                            term,
+                            membership,
+                            data: snapshot.data.to_vec(),
+                        };
+                        snapshots.insert("snapshot", &encode(&stored)?[..]).map_err(db_error)?;
+                        // The log stays if it holds the snapshot's last entry; otherwise it is
+                        // replaced by the snapshot and continues after it.
+                        let held = match log.get(index.0).map_err(db_error)? {
+                            Some(record) => {
+                                postcard::from_bytes::<Entry<T>>(record.value())
+                                    .map_err(|error| {
+                                        StorageError::Corrupt(format!(
+                                            "log entry {}: {error}",
+                                            index.0
+                                        ))
+                                    })?
+                                    .term
+                                    == term
+                            }
+                            None => false,
+                        };
+                        if !held {
+                            log.retain(|_, _| false).map_err(db_error)?;
+                            let start = index.0 + 1;
+                            meta.insert("log_start", &start.to_be_bytes()[..]).map_err(db_error)?;
+                        }
+                    }
+                    Persist::Compact { through } => {
+                        log.retain_in(..=through.0, |_, _| false).map_err(db_error)?;
+                        let current = match meta.get("log_start").map_err(db_error)? {
+                            Some(record) => {
+                                let bytes: [u8; 8] = record.value().try_into().map_err(|_| {
+                                    StorageError::Corrupt("log_start is not 8 bytes".into())
+                                })?;
+                                u64::from_be_bytes(bytes)
+                            }
+                            None => 1,
+                        };
+                        let start = current.max(through.0 + 1);
+                        meta.insert("log_start", &start.to_be_bytes()[..]).map_err(db_error)?;
+                    }
+                    // An instruction newer than this runtime stops the node rather than being
+                    // skipped: skipping a persist would break durability.
                     _ => {
                         return Err(StorageError::Unsupported(
                             "a persist kind newer than this runtime (snapshot or compaction)"
@@ -293,6 +358,46 @@ mod tests {
         let commands: Vec<_> = state.entries.iter().filter_map(|e| e.command().cloned()).collect();
         assert_eq!(commands, ["a", "b", "d"]);
         assert_eq!(store.snapshot().expect("reads"), None);
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    #[test]
+    fn a_snapshot_and_compaction_survive_reopening_like_the_in_memory_store() {
+        let dir = temp_dir("snapshot");
+        let snapshot = |index: u64, term: u64| {
+            Persist::Snapshot(Snapshot {
+                meta: SnapshotMeta {
+                    index: LogIndex(index),
+                    term: Term(term),
+                    membership: stepraft::Membership::with_voters([NodeId(1)]),
+                },
+                data: std::sync::Arc::from(&b"state"[..]),
+            })
+        };
+        let changes = [
+            Persist::Append((1..=5).map(|i| entry(i, 1, "x")).collect()),
+            snapshot(3, 1),
+            Persist::Compact { through: LogIndex(2) },
+            Persist::Append(vec![entry(6, 1, "y")]),
+        ];
+        let mut expected = DurableState::default();
+        {
+            let store = RedbStorage::<String>::open(&dir, ME).expect("creates");
+            store.persist(&changes).expect("persists");
+            changes.iter().for_each(|change| expected.apply(change));
+        }
+        let store = RedbStorage::<String>::open(&dir, ME).expect("reopens");
+        assert_eq!(store.load().expect("loads"), expected);
+        assert_eq!(expected.first_index(), LogIndex(3));
+        // A snapshot whose last entry the log does not hold replaces the log.
+        let more = [snapshot(9, 2)];
+        store.persist(&more).expect("persists");
+        more.iter().for_each(|change| expected.apply(change));
+        let loaded = store.load().expect("loads");
+        assert_eq!(loaded, expected);
+        assert!(loaded.entries.is_empty());
+        assert_eq!(loaded.first_index(), LogIndex(10));
+        drop(store);
         std::fs::remove_dir_all(&dir).expect("cleans up");
     }
 
