@@ -7,6 +7,7 @@ use crate::checker::Violation;
 use crate::history::{KvOp, OpOutcome, Operation};
 use crate::host::HostRead;
 use crate::kv::KvCommand;
+use crate::schedule::{EventKind, ScheduledEvent};
 use crate::trace::TraceEvent;
 use crate::whitebox::Placed;
 use crate::workload::{ReadMode, Reply, RequestId};
@@ -19,7 +20,32 @@ impl Simulation {
             return;
         }
         let keys = self.config.keys;
-        let id = self.clients[client as usize].begin(self.now_us, keys, &mut self.client_rng);
+        let (op, mode) = self.clients[client as usize].draw(keys, &mut self.client_rng);
+        let kind = EventKind::ClientOp { client, op: op.clone(), mode };
+        self.recorded.push(ScheduledEvent { at_us: self.now_us, kind });
+        let id = self.clients[client as usize].begin_with(self.now_us, op, mode);
+        self.send_request(id, 1, 0);
+    }
+
+    /// A scheduled operation for `client`: it starts now if the client is idle, else once
+    /// the client's current request ends.
+    pub(crate) fn scripted_client_op(&mut self, client: u64, op: KvOp, mode: ReadMode) {
+        let Some(state) = self.clients.get_mut(client as usize) else { return };
+        state.script.push_back((op, mode));
+        self.start_next_scripted(client);
+    }
+
+    fn start_next_scripted(&mut self, client: u64) {
+        // Once faults stop, clients only finish what they started.
+        if !self.in_safety_phase() {
+            return;
+        }
+        let state = &mut self.clients[client as usize];
+        if state.outstanding.is_some() {
+            return;
+        }
+        let Some((op, mode)) = state.script.pop_front() else { return };
+        let id = state.begin_with(self.now_us, op, mode);
         self.send_request(id, 1, 0);
     }
 
@@ -117,7 +143,7 @@ impl Simulation {
             return;
         }
         let ids = self.ids.clone();
-        self.clients[index].retarget(hint, &ids, &mut self.client_rng);
+        self.clients[index].retarget(hint, &ids, &mut self.routing_rng);
         // Follow a redirect at once; without a hint (no leader known, e.g. mid-election) back
         // off, as a real client would, instead of spinning through the cluster.
         let delay = if hint.is_some() { 0 } else { self.timing.retry_backoff_us };
@@ -127,7 +153,12 @@ impl Simulation {
     fn finish(&mut self, id: RequestId, outcome: &'static str, index: Option<u64>) {
         self.clients[id.client as usize].outstanding = None;
         self.trace(TraceEvent::Complete { client: id.client, request: id.request, outcome, index });
-        let think = self.client_rng.below(self.timing.think_max_us);
-        self.schedule(think, Event::ClientWake { client: id.client });
+        if self.script.is_some() {
+            // The schedule says when operations start; a queued one starts now.
+            self.start_next_scripted(id.client);
+        } else {
+            let think = self.client_rng.below(self.timing.think_max_us);
+            self.schedule(think, Event::ClientWake { client: id.client });
+        }
     }
 }

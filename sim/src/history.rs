@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub type Key = u64;
 
 /// One operation on one key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum KvOp {
     /// Set the value.

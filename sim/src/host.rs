@@ -45,6 +45,8 @@ pub struct Host {
     pub tick_period_us: u64,
     /// The next step crashes the node part-way through its outputs.
     pub crash_armed: bool,
+    /// How long the node stays down after that armed crash.
+    pub crash_down_us: u64,
     /// Proposals this node accepted, by first index, awaiting their apply.
     pub pending: BTreeMap<LogIndex, (RequestId, Term)>,
     /// Reads in progress on this node.
@@ -75,6 +77,7 @@ impl Host {
             backlog: Vec::new(),
             tick_period_us,
             crash_armed: false,
+            crash_down_us: 0,
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             reported_commit: LogIndex(0),

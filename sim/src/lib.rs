@@ -3,7 +3,9 @@
 //! A seeded, discrete-event simulator for the stepraft core. One `u64` seed determines
 //! everything — the fault profile (swarm testing), the network's losses, duplications and
 //! delays, partitions, crashes (including between two outputs of one step), pauses, clock
-//! drift, and the client workload — so any failure replays exactly from its seed.
+//! drift, and the client workload — so any failure replays exactly from its seed. Every run
+//! also records its decisions as a [`Schedule`], which runs again as data and shrinks to a
+//! minimal failing schedule ([`shrink`]).
 //!
 //! Checkers run after every event: Election Safety, Log Matching, Leader Completeness, State
 //! Machine Safety, Leader Append-Only, monotonic commit/applied/durable term; and after the
@@ -34,6 +36,8 @@ pub mod network;
 pub mod profile;
 pub mod queue;
 pub mod rng;
+pub mod schedule;
+pub mod shrink;
 mod stepping;
 pub mod trace;
 pub mod whitebox;
@@ -43,4 +47,5 @@ mod world;
 pub use campaign::{run_campaign, CampaignSummary};
 pub use checker::{Property, SafetyChecker, Violation};
 pub use profile::{FaultProfile, ProfileOverrides};
-pub use world::{run, Outcome, RunResult, SimConfig, Stats};
+pub use schedule::{Schedule, ScheduledEvent};
+pub use world::{run, Outcome, PlantedBug, RunResult, SimConfig, Stats};

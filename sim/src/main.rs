@@ -1,4 +1,5 @@
-//! `stepraft-sim`: run seeded simulation campaigns, or replay one seed with a full trace.
+//! `stepraft-sim`: run seeded simulation campaigns, replay one seed or schedule with a full
+//! trace, or shrink a failing seed to a minimal schedule.
 //!
 //! Exit codes: 0 every property held; 3 a safety property was violated; 4 a liveness failure;
 //! 5 the core panicked (an internal invariant failed). A run with several kinds of failure
@@ -10,8 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use stepraft_sim::schedule::Schedule;
+use stepraft_sim::shrink::shrink;
 use stepraft_sim::{
-    run, run_campaign, CampaignSummary, Outcome, ProfileOverrides, RunResult, SimConfig,
+    run, run_campaign, CampaignSummary, Outcome, PlantedBug, ProfileOverrides, RunResult, SimConfig,
 };
 
 /// Exit code for a safety violation.
@@ -36,8 +39,11 @@ struct Cli {
 enum Command {
     /// Run a campaign of seeds in parallel and print a summary.
     Run(RunArgs),
-    /// Re-run one seed and write the JSONL trace of every event.
+    /// Re-run one seed, or a saved schedule, and write the JSONL trace of every event.
     Replay(ReplayArgs),
+    /// Shrink a failing seed: minimize its fault and workload events while the same property
+    /// still fails, print the minimal schedule and save it for `replay --schedule`.
+    Shrink(ShrinkArgs),
     /// Throughput benchmark: 3 nodes in memory, messages handed over directly, no faults.
     Bench(BenchArgs),
 }
@@ -108,6 +114,10 @@ struct WorldArgs {
     /// No faults at all (same as every override off).
     #[arg(long)]
     calm: bool,
+    /// Plant a bug in the simulated hosts (not in the core), to see the checkers and the
+    /// shrinker at work.
+    #[arg(long, value_enum)]
+    plant: Option<Plant>,
     /// Run the nodes with PreVote on or off.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pre_vote: bool,
@@ -135,10 +145,25 @@ struct RunArgs {
 }
 
 #[derive(Args)]
-struct ReplayArgs {
-    /// The seed to replay.
+struct ShrinkArgs {
+    /// The failing seed.
     #[arg(long)]
     seed: u64,
+    /// Where to save the minimal schedule (default: `shrunk-<seed>.json`).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The seed to replay.
+    #[arg(long, required_unless_present = "schedule", conflicts_with = "schedule")]
+    seed: Option<u64>,
+    /// A schedule file (from `shrink`, or edited by hand) to run instead of a seed.
+    #[arg(long)]
+    schedule: Option<std::path::PathBuf>,
     /// Where to write the JSONL trace.
     #[arg(long)]
     trace: Option<std::path::PathBuf>,
@@ -146,9 +171,31 @@ struct ReplayArgs {
     world: WorldArgs,
 }
 
+/// Bugs `--plant` can plant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Plant {
+    /// A crash loses the last log entry the host had made durable.
+    LoseLastEntryOnCrash,
+}
+
+impl Plant {
+    fn bug(self) -> PlantedBug {
+        match self {
+            Plant::LoseLastEntryOnCrash => PlantedBug::LoseLastEntryOnCrash,
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Plant::LoseLastEntryOnCrash => "lose-last-entry-on-crash",
+        }
+    }
+}
+
 impl WorldArgs {
     fn config(&self, seed: u64) -> SimConfig {
         let mut config = SimConfig::new(seed);
+        config.plant = self.plant.map(Plant::bug);
         config.nodes = self.nodes.max(1);
         config.clients = self.clients;
         config.keys = self.keys.max(1);
@@ -218,6 +265,9 @@ impl WorldArgs {
         if let Some(every) = self.snapshot_every {
             flags.push_str(&format!(" --snapshot-every {every}"));
         }
+        if let Some(plant) = self.plant {
+            flags.push_str(&format!(" --plant {}", plant.flag()));
+        }
         if self.calm {
             flags.push_str(" --calm");
         }
@@ -247,6 +297,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run_command(&args),
         Command::Replay(args) => replay_command(&args),
+        Command::Shrink(args) => shrink_command(&args),
         Command::Bench(args) => {
             let config = stepraft_sim::bench::BenchConfig {
                 entries: args.entries,
@@ -279,7 +330,8 @@ fn run_command(args: &RunArgs) -> ExitCode {
     let on_result = |result: &RunResult| {
         if result.outcome != Outcome::Passed {
             violations.fetch_add(1, Ordering::Relaxed);
-            progress.suspend(|| report_failure(result, &replay_flags));
+            let replay = format!("--seed {}{replay_flags}", result.seed);
+            progress.suspend(|| report_failure(result, &replay));
         }
         progress.inc(1);
         progress.set_message(format!("{} violations", violations.load(Ordering::Relaxed)));
@@ -294,6 +346,55 @@ fn run_command(args: &RunArgs) -> ExitCode {
     exit_code(&summary)
 }
 
+fn shrink_command(args: &ShrinkArgs) -> ExitCode {
+    let config = args.world.config(args.seed);
+    let original = run(&config);
+    if original.outcome == Outcome::Passed {
+        eprintln!("seed {} passes: nothing to shrink", args.seed);
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "seed {} fails ({:?}); shrinking its {} events",
+        args.seed,
+        stepraft_sim::shrink::FailureKind::of(&original.outcome),
+        original.schedule.events.len()
+    );
+    let plant = args.world.plant.map(Plant::bug);
+    let adjust = move |config: &mut SimConfig| config.plant = plant;
+    let shrunk = shrink(&original.schedule, &adjust, |events, runs| {
+        eprint!("\r  {events} events left after {runs} runs   ");
+    });
+    eprintln!();
+    let Some(shrunk) = shrunk else {
+        // The recorded schedule always replays the run; if it passes, the replay diverged.
+        eprintln!("the recorded schedule of seed {} does not fail: please report", args.seed);
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "minimal schedule: {} events ({} runs), still {:?}",
+        shrunk.schedule.events.len(),
+        shrunk.runs,
+        shrunk.property
+    );
+    for event in &shrunk.schedule.events {
+        println!("  {event}");
+    }
+    let path = args.out.clone().unwrap_or_else(|| format!("shrunk-{}.json", args.seed).into());
+    if let Err(error) = std::fs::write(&path, shrunk.schedule.to_json()) {
+        eprintln!("cannot write {}: {error}", path.display());
+        return ExitCode::FAILURE;
+    }
+    let plant =
+        args.world.plant.map(|plant| format!(" --plant {}", plant.flag())).unwrap_or_default();
+    println!("saved: {}", path.display());
+    println!(
+        "replay: cargo run --release -p stepraft-sim -- replay --schedule {}{plant} --trace shrunk-{}.jsonl",
+        path.display(),
+        args.seed
+    );
+    ExitCode::SUCCESS
+}
+
 fn exit_code(summary: &CampaignSummary) -> ExitCode {
     if summary.panicked {
         ExitCode::from(EXIT_PANIC)
@@ -306,7 +407,8 @@ fn exit_code(summary: &CampaignSummary) -> ExitCode {
     }
 }
 
-fn report_failure(result: &RunResult, flags: &str) {
+/// Prints a failure report; `replay` is the arguments that replay it (after `replay`).
+fn report_failure(result: &RunResult, replay: &str) {
     let mut err = std::io::stderr().lock();
     let what = match &result.outcome {
         Outcome::Passed => return,
@@ -321,9 +423,12 @@ fn report_failure(result: &RunResult, flags: &str) {
     }
     let _ = writeln!(
         err,
-        "replay: cargo run --release -p stepraft-sim -- replay --seed {}{flags} --trace seed-{}.jsonl",
-        result.seed, result.seed
+        "replay: cargo run --release -p stepraft-sim -- replay {replay} --trace seed-{}.jsonl",
+        result.seed
     );
+    if replay.starts_with("--seed") {
+        let _ = writeln!(err, "shrink: cargo run --release -p stepraft-sim -- shrink {replay}");
+    }
 }
 
 fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
@@ -409,8 +514,26 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
 }
 
 fn replay_command(args: &ReplayArgs) -> ExitCode {
-    let mut config = args.world.config(args.seed);
+    let mut config = match (&args.schedule, args.seed) {
+        (Some(path), _) => match Schedule::load(path) {
+            Ok(schedule) => {
+                let mut config = schedule.config();
+                config.plant = args.world.plant.map(Plant::bug);
+                config
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, Some(seed)) => args.world.config(seed),
+        (None, None) => unreachable!("clap requires --seed or --schedule"),
+    };
     config.keep_trace = args.trace.is_some();
+    let replay = match (&args.schedule, args.seed) {
+        (Some(path), _) => format!("--schedule {}{}", path.display(), args.world.flags()),
+        (None, seed) => format!("--seed {}{}", seed.unwrap_or_default(), args.world.flags()),
+    };
     let result = run(&config);
     if let (Some(path), Some(trace)) = (&args.trace, &result.trace) {
         if let Err(error) = std::fs::write(path, trace) {
@@ -424,15 +547,15 @@ fn replay_command(args: &ReplayArgs) -> ExitCode {
     match &result.outcome {
         Outcome::Passed => ExitCode::SUCCESS,
         Outcome::Violated(violation) if violation.property.is_safety() => {
-            report_failure(&result, &args.world.flags());
+            report_failure(&result, &replay);
             ExitCode::from(EXIT_SAFETY)
         }
         Outcome::Violated(_) => {
-            report_failure(&result, &args.world.flags());
+            report_failure(&result, &replay);
             ExitCode::from(EXIT_LIVENESS)
         }
         Outcome::Panicked(_) => {
-            report_failure(&result, &args.world.flags());
+            report_failure(&result, &replay);
             ExitCode::from(EXIT_PANIC)
         }
     }

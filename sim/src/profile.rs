@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::rng::{SimRng, Stream};
+use crate::schedule::{Condition, Schedule};
 
 /// Which faults a run injects, and how often. Probabilities are per message or per fault
 /// decision (the fault scheduler decides every `fault_period_us`).
@@ -156,6 +157,51 @@ impl FaultProfile {
             profile.membership_rate = 0.03 + 0.1 * rng.unit();
         }
         profile
+    }
+
+    /// The profile a schedule runs under: the conditions it names keep this profile's values,
+    /// every other condition is off, and no fault is drawn (the schedule holds them all).
+    pub fn scripted(mut self, schedule: &Schedule) -> FaultProfile {
+        let calm = FaultProfile::calm();
+        if !schedule.has(Condition::Loss) {
+            self.loss = 0.0;
+            self.flaky_link_fraction = 0.0;
+            self.flaky_link_loss = 0.0;
+        }
+        if !schedule.has(Condition::Duplication) {
+            self.duplicate = 0.0;
+        }
+        if !schedule.has(Condition::LatencySpikes) {
+            self.latency_spike = 0.0;
+        }
+        if !schedule.has(Condition::ClockDrift) {
+            self.clock_drift = 0.0;
+        }
+        if !schedule.has(Condition::SlowDisks) {
+            self.disk_latency_max_us = calm.disk_latency_max_us;
+        }
+        self.partition_rate = 0.0;
+        self.crash_rate = 0.0;
+        self.crash_mid_step = 0.0;
+        self.pause_rate = 0.0;
+        self.transfer_rate = 0.0;
+        self.membership_rate = 0.0;
+        self
+    }
+
+    /// The conditions of this profile that are on.
+    pub fn conditions(&self) -> Vec<Condition> {
+        let calm = FaultProfile::calm();
+        [
+            (Condition::Loss, self.loss > 0.0 || self.flaky_link_fraction > 0.0),
+            (Condition::Duplication, self.duplicate > 0.0),
+            (Condition::LatencySpikes, self.latency_spike > 0.0),
+            (Condition::ClockDrift, self.clock_drift > 0.0),
+            (Condition::SlowDisks, self.disk_latency_max_us > calm.disk_latency_max_us),
+        ]
+        .into_iter()
+        .filter_map(|(condition, on)| on.then_some(condition))
+        .collect()
     }
 
     /// Applies command-line overrides.

@@ -15,14 +15,20 @@ pub enum Stream {
     Profile,
     /// Message loss, duplication and latency.
     Network,
-    /// Crashes, restarts, partitions, pauses, clock drift.
+    /// Fault and workload decisions: crashes, partitions, pauses, transfers, membership
+    /// changes (a run records them as its schedule).
     Faults,
-    /// The client workload.
+    /// The client workload: operations and think times (recorded too).
     Clients,
     /// The nodes' replication limits (batch sizes, flow-control windows).
     Tuning,
     /// One node's own RNG (election jitter inside the core).
     Node(u64),
+    /// Mechanics that are not decisions: clock skews, tick phases, disk latencies, where a
+    /// mid-step crash strikes.
+    Mechanics,
+    /// Which node a client retries at.
+    Routing,
 }
 
 impl Stream {
@@ -33,6 +39,8 @@ impl Stream {
             Stream::Faults => 3,
             Stream::Clients => 4,
             Stream::Tuning => 5,
+            Stream::Mechanics => 6,
+            Stream::Routing => 7,
             Stream::Node(id) => 0x100 + id,
         }
     }

@@ -81,19 +81,21 @@ impl Simulation {
             self.stats.leader_disruptions += 1;
         }
         let crash_at = if host.crash_armed {
-            Some(self.fault_rng.below(outputs.len() as u64 + 1) as usize)
+            Some(self.mechanics_rng.below(outputs.len() as u64 + 1) as usize)
         } else {
             None
         };
         for (position, output) in outputs.into_iter().enumerate() {
             if crash_at == Some(position) {
-                self.crash_node(id, true);
+                let down_us = self.host(id).crash_down_us;
+                self.crash_node(id, true, down_us);
                 return Ok(());
             }
             self.execute(id, leading, output)?;
         }
         if crash_at.is_some() {
-            self.crash_node(id, true);
+            let down_us = self.host(id).crash_down_us;
+            self.crash_node(id, true, down_us);
             return Ok(());
         }
         self.report_commit(id)?;
@@ -325,7 +327,7 @@ impl Simulation {
     /// A background write (parallel leader writes) goes to a slow disk; it completes after a
     /// latency drawn from the profile, or earlier when a later write has to pass it.
     fn persist_in_background(&mut self, id: NodeId, change: Persist<KvCommand>) {
-        let delay = self.fault_rng.between(0, self.profile.disk_latency_max_us);
+        let delay = self.mechanics_rng.between(0, self.profile.disk_latency_max_us);
         let host = self.host(id);
         host.write_sequence += 1;
         let (sequence, incarnation) = (host.write_sequence, host.incarnation);
@@ -410,16 +412,16 @@ impl Simulation {
         Ok(())
     }
 
-    pub(crate) fn crash_node(&mut self, id: NodeId, mid_step: bool) {
+    /// Crashes `id`; it restarts `down_us` later (at once if faults have stopped).
+    pub(crate) fn crash_node(&mut self, id: NodeId, mid_step: bool, down_us: u64) {
         self.stats.crashes += 1;
         self.host(id).crash();
-        self.trace(TraceEvent::Crash { node: id.0, mid_step });
-        if self.in_safety_phase() {
-            let down_us = self.fault_rng.between(50_000, 2_000_000);
-            self.schedule(down_us, Event::Restart(id));
-        } else {
-            self.schedule(0, Event::Restart(id));
+        if self.config.plant == Some(crate::world::PlantedBug::LoseLastEntryOnCrash) {
+            self.host(id).disk.entries.pop();
         }
+        self.trace(TraceEvent::Crash { node: id.0, mid_step });
+        let delay = if self.in_safety_phase() { down_us } else { 0 };
+        self.schedule(delay, Event::Restart(id));
     }
 
     pub(crate) fn restart_node(&mut self, id: NodeId) -> Result<(), Violation> {

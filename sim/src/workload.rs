@@ -1,7 +1,9 @@
 //! The client workload: clients that issue key-value operations through whoever they believe
 //! leads, follow redirects, time out and retry — as a real client library would.
 
-use serde::Serialize;
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
 use stepraft::{NodeId, ProposalId, ReadId};
 
 use crate::history::{KvOp, KvOutput};
@@ -38,7 +40,7 @@ impl RequestId {
 }
 
 /// How a read is served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadMode {
     /// Through the log, like a write.
@@ -75,6 +77,8 @@ pub struct Client {
     pub leader_guess: NodeId,
     /// The request in progress, if any.
     pub outstanding: Option<Outstanding>,
+    /// Scripted operations waiting for the client to be idle (when running a schedule).
+    pub script: VecDeque<(KvOp, ReadMode)>,
     next_request: u64,
 }
 
@@ -109,13 +113,19 @@ pub struct ClientTiming {
 impl Client {
     /// A client that first guesses `leader_guess`.
     pub fn new(id: u64, leader_guess: NodeId) -> Client {
-        Client { id, leader_guess, outstanding: None, next_request: 1 }
+        Client { id, leader_guess, outstanding: None, script: VecDeque::new(), next_request: 1 }
     }
 
     /// Starts a new request with a random operation on one of `keys` keys.
     pub fn begin(&mut self, now_us: u64, keys: u64, rng: &mut SimRng) -> RequestId {
+        let (op, mode) = self.draw(keys, rng);
+        self.begin_with(now_us, op, mode)
+    }
+
+    /// Draws the next operation: a random kind on one of `keys` keys, with a value unique to
+    /// the request (so that a read tells exactly which writes it saw).
+    pub fn draw(&self, keys: u64, rng: &mut SimRng) -> (KvOp, ReadMode) {
         let id = RequestId { client: self.id, request: self.next_request };
-        self.next_request += 1;
         let key = rng.below(keys.max(1));
         // Values are unique per request so that a read tells exactly which writes it saw.
         let value = format!("{}.{};", id.client, id.request);
@@ -131,6 +141,13 @@ impl Client {
             _ => KvOp::Get { key },
         };
         let mode = if rng.chance(0.3) { ReadMode::Log } else { ReadMode::ReadIndex };
+        (op, mode)
+    }
+
+    /// Starts a new request for `op`.
+    pub fn begin_with(&mut self, now_us: u64, op: KvOp, mode: ReadMode) -> RequestId {
+        let id = RequestId { client: self.id, request: self.next_request };
+        self.next_request += 1;
         self.outstanding = Some(Outstanding { id, op, mode, invoked_us: now_us, attempt: 1 });
         id
     }

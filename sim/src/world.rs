@@ -15,6 +15,7 @@ use crate::network::Network;
 use crate::profile::{FaultProfile, ProfileOverrides};
 use crate::queue::EventQueue;
 use crate::rng::{stream_seed, SimRng, Stream};
+use crate::schedule::{Schedule, ScheduledEvent};
 use crate::trace::{TraceEvent, Tracer};
 use crate::whitebox::{check_log_order, Placed};
 use crate::workload::{Client, ClientTiming, Reply, RequestId};
@@ -50,6 +51,20 @@ pub struct SimConfig {
     pub check_quorum: bool,
     /// Overrides the seed's snapshot schedule: every this many applied entries (0: never).
     pub snapshot_every: Option<u64>,
+    /// Run exactly these events instead of drawing faults and workload from the seed.
+    pub schedule: Option<std::sync::Arc<Schedule>>,
+    /// A bug planted in the simulated hosts, to show the checkers and the shrinker at work.
+    pub plant: Option<PlantedBug>,
+}
+
+/// Bugs the simulator can plant in its hosts (never in the core), for tests and demos of the
+/// checkers and of shrinking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A crash loses the last log entry the host had made durable (a disk that acknowledged a
+    /// write it had not synced): the node restarts with a hard state that promises more than
+    /// its log holds, or without an entry it had acknowledged.
+    LoseLastEntryOnCrash,
 }
 
 impl SimConfig {
@@ -71,6 +86,8 @@ impl SimConfig {
             pre_vote: true,
             check_quorum: true,
             snapshot_every: None,
+            schedule: None,
+            plant: None,
         }
     }
 }
@@ -270,24 +287,52 @@ pub struct RunResult {
     /// For each time the leader was crashed, paused or cut off from a majority: how long,
     /// in simulated microseconds, until a leader of a later term was elected.
     pub time_to_new_leader_us: Vec<u64>,
+    /// What happened, as a schedule: running it reproduces this run.
+    pub schedule: Schedule,
 }
 
 /// Something that happens at a simulated instant.
 #[derive(Debug)]
 pub(crate) enum Event {
     Tick(NodeId),
-    Deliver { from: NodeId, to: NodeId, message: Message<KvCommand> },
-    ClientSend { id: RequestId, to: NodeId },
-    ClientReply { id: RequestId, reply: Reply },
-    ClientWake { client: u64 },
-    ClientTimeout { id: RequestId, attempt: u32 },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        message: Message<KvCommand>,
+    },
+    ClientSend {
+        id: RequestId,
+        to: NodeId,
+    },
+    ClientReply {
+        id: RequestId,
+        reply: Reply,
+    },
+    ClientWake {
+        client: u64,
+    },
+    ClientTimeout {
+        id: RequestId,
+        attempt: u32,
+    },
     FaultDecision,
     Restart(NodeId),
     Resume(NodeId),
     Heal,
     StartLiveness,
-    DiskDone { node: NodeId, incarnation: u64, sequence: u64 },
-    PersistedAck { node: NodeId, incarnation: u64, index: LogIndex, term: Term },
+    /// The schedule's event at this position.
+    Scripted(usize),
+    DiskDone {
+        node: NodeId,
+        incarnation: u64,
+        sequence: u64,
+    },
+    PersistedAck {
+        node: NodeId,
+        incarnation: u64,
+        index: LogIndex,
+        term: Term,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,8 +352,19 @@ pub(crate) struct Simulation {
     /// Indexed by `id - 1`.
     pub(crate) hosts: Vec<Host>,
     pub(crate) network: Network,
+    /// Fault and workload decisions (recorded; unused when running a schedule).
     pub(crate) fault_rng: SimRng,
+    /// Mechanics that are not decisions: clock skews, tick phases, disk latencies, where a
+    /// mid-step crash strikes.
+    pub(crate) mechanics_rng: SimRng,
+    /// Client operations and think times (recorded; unused when running a schedule).
     pub(crate) client_rng: SimRng,
+    /// Which node a client retries at.
+    pub(crate) routing_rng: SimRng,
+    /// The schedule being run, if any.
+    pub(crate) script: Option<std::sync::Arc<Schedule>>,
+    /// Every decision taken so far, as schedule events.
+    pub(crate) recorded: Vec<ScheduledEvent>,
     pub(crate) clients: Vec<Client>,
     pub(crate) timing: ClientTiming,
     pub(crate) checker: SafetyChecker,
@@ -362,6 +418,7 @@ pub fn run(config: &SimConfig) -> RunResult {
         stats: simulation.stats,
         recent: simulation.tracer.recent().map(ToString::to_string).collect(),
         trace: config.keep_trace.then(|| simulation.tracer.to_jsonl()),
+        schedule: simulation.recorded_schedule(),
         time_to_new_leader_us: simulation.time_to_new_leader_us,
     }
 }
@@ -378,12 +435,20 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl Simulation {
     fn new(config: SimConfig) -> Simulation {
-        let profile = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
+        let drawn = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
+        let profile = match &config.schedule {
+            Some(schedule) => drawn.scripted(schedule),
+            None => drawn,
+        };
         let voters: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
         // Seeds with membership changes get two spare nodes that start empty (passive).
-        let spares = if profile.membership_rate > 0.0 { 2 } else { 0 };
+        let has_spares = match &config.schedule {
+            Some(schedule) => schedule.spares,
+            None => profile.membership_rate > 0.0,
+        };
+        let spares = if has_spares { 2 } else { 0 };
         let ids: Vec<NodeId> = (1..=config.nodes + spares).map(NodeId).collect();
-        let mut fault_rng = SimRng::new(config.seed, Stream::Faults);
+        let mut mechanics_rng = SimRng::new(config.seed, Stream::Mechanics);
         let limits = ReplicationLimits::draw(config.seed);
         let hosts = ids
             .iter()
@@ -397,7 +462,7 @@ impl Simulation {
                 node_config.check_quorum = config.check_quorum;
                 limits.apply(&mut node_config, profile.clock_drift);
                 // Clock drift: this node's tick lasts up to ±clock_drift of nominal.
-                let skew = (fault_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
+                let skew = (mechanics_rng.unit() * 2.0 - 1.0) * profile.clock_drift;
                 let period = (config.tick_us as f64 * (1.0 + skew)).max(1.0) as u64;
                 Host::new(node_config, period)
             })
@@ -420,8 +485,12 @@ impl Simulation {
             queue: EventQueue::default(),
             ids,
             hosts,
-            fault_rng,
+            fault_rng: SimRng::new(config.seed, Stream::Faults),
+            mechanics_rng,
             client_rng,
+            routing_rng: SimRng::new(config.seed, Stream::Routing),
+            script: config.schedule.clone(),
+            recorded: Vec::new(),
             clients,
             timing,
             checker: SafetyChecker::new(),
@@ -458,14 +527,24 @@ impl Simulation {
     fn run_events(&mut self) -> Result<(), Violation> {
         for index in 0..self.ids.len() {
             let (id, period) = (self.ids[index], self.hosts[index].tick_period_us);
-            let offset = self.fault_rng.below(period);
+            let offset = self.mechanics_rng.below(period);
             self.schedule(offset, Event::Tick(id));
         }
-        for client in 0..self.config.clients {
-            let delay = self.client_rng.below(self.timing.think_max_us);
-            self.schedule(delay, Event::ClientWake { client });
+        match self.script.clone() {
+            Some(script) => {
+                for (position, event) in script.events.iter().enumerate() {
+                    self.schedule(event.at_us, Event::Scripted(position));
+                }
+            }
+            None => {
+                self.record_conditions();
+                for client in 0..self.config.clients {
+                    let delay = self.client_rng.below(self.timing.think_max_us);
+                    self.schedule(delay, Event::ClientWake { client });
+                }
+                self.schedule(100_000, Event::FaultDecision);
+            }
         }
-        self.schedule(100_000, Event::FaultDecision);
         self.schedule(self.config.duration_us, Event::StartLiveness);
         self.trace(TraceEvent::Phase { phase: "safety" });
         while let Some((time_us, event)) = self.queue.pop() {
@@ -512,7 +591,7 @@ impl Simulation {
             }
             Event::FaultDecision => {
                 if self.in_safety_phase() {
-                    self.decide_faults();
+                    self.decide_faults()?;
                     self.schedule(100_000, Event::FaultDecision);
                     self.decide_transfer()?;
                     self.decide_membership_change()?;
@@ -530,6 +609,7 @@ impl Simulation {
                 Ok(())
             }
             Event::StartLiveness => self.start_liveness(),
+            Event::Scripted(position) => self.run_scripted(position),
             Event::DiskDone { node, incarnation, sequence } => {
                 if self.host(node).incarnation != incarnation {
                     return Ok(()); // the write died with an earlier life of the node
