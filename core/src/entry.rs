@@ -3,6 +3,9 @@
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::membership::Membership;
 use crate::types::{LogIndex, Term};
 
 /// An application command that can be replicated.
@@ -66,14 +69,71 @@ impl Command for () {}
 pub enum Payload<T> {
     /// A command proposed by the application.
     Command(T),
-    /// The empty entry a new leader appends so that it can commit entries of earlier terms
-    /// (§5.4.2, §8): it is applied like any entry, and the application ignores it.
-    Noop,
-    /// A new cluster configuration. It takes effect as soon as it is appended to a log
-    /// (thesis §4.1), and is undone if a conflicting leader truncates it. Shared (`Arc`) so
-    /// that the rare configuration entry does not make every entry larger, and copies into
-    /// messages and persists are cheap.
-    Membership(std::sync::Arc<crate::membership::Membership>),
+    /// An entry the core appends for itself: a new leader's no-op, or a cluster
+    /// configuration (see [`Internal`]). The application applies it by ignoring it.
+    Internal(Internal),
+}
+
+/// What an internal entry carries: nothing (a no-op), or a cluster configuration.
+///
+/// * A **no-op** is the empty entry a new leader appends so that it can commit entries of
+///   earlier terms (§5.4.2, §8).
+/// * A **configuration** takes effect as soon as it is appended to a log (thesis §4.1), and
+///   is undone if a conflicting leader truncates it.
+///
+/// Both live in one variant of [`Payload`] holding an optional shared pointer: with a command
+/// type that has a single spare bit pattern (`Arc<[u8]>`, `Box<[u8]>`), a payload then takes
+/// no more room than the command itself, so every log entry is 8 bytes smaller than with a
+/// variant per kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+pub struct Internal(Option<Arc<Membership>>);
+
+impl Internal {
+    /// A no-op.
+    pub fn noop() -> Internal {
+        Internal(None)
+    }
+
+    /// A configuration entry.
+    pub fn configuration(membership: Membership) -> Internal {
+        Internal(Some(Arc::new(membership)))
+    }
+
+    /// The configuration this entry carries, if it is one.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.0.as_deref()
+    }
+
+    /// Whether this is a no-op.
+    pub fn is_noop(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T> Payload<T> {
+    /// A no-op payload.
+    pub fn noop() -> Payload<T> {
+        Payload::Internal(Internal::noop())
+    }
+
+    /// A configuration payload.
+    pub fn configuration(membership: Membership) -> Payload<T> {
+        Payload::Internal(Internal::configuration(membership))
+    }
+
+    /// The configuration this payload carries, if it is one.
+    pub fn membership(&self) -> Option<&Membership> {
+        match self {
+            Payload::Internal(internal) => internal.membership(),
+            Payload::Command(_) => None,
+        }
+    }
+
+    /// Whether this is a no-op.
+    pub fn is_noop(&self) -> bool {
+        matches!(self, Payload::Internal(internal) if internal.is_noop())
+    }
 }
 
 /// One entry of the replicated log.
@@ -93,7 +153,7 @@ impl<T: Command> Entry<T> {
     pub fn size_bytes(&self) -> usize {
         match &self.payload {
             Payload::Command(command) => command.size_bytes(),
-            Payload::Noop | Payload::Membership(_) => 0,
+            Payload::Internal(_) => 0,
         }
     }
 }
@@ -103,7 +163,7 @@ impl<T> Entry<T> {
     pub fn command(&self) -> Option<&T> {
         match &self.payload {
             Payload::Command(command) => Some(command),
-            Payload::Noop | Payload::Membership(_) => None,
+            Payload::Internal(_) => None,
         }
     }
 }

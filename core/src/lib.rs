@@ -111,7 +111,7 @@ mod snapshot;
 mod types;
 
 pub use config::Config;
-pub use entry::{Command, Entry, Payload};
+pub use entry::{Command, Entry, Internal, Payload};
 pub use error::{
     ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError, SnapshotError,
     TermError, TransferError,

@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(log.last_index(), LogIndex(9));
         assert_eq!(log.last_term(), Term(4));
         assert_eq!(log.first_index(), LogIndex(10));
-        log.append([Entry { term: Term(4), index: LogIndex(10), payload: Payload::Noop }]);
+        log.append([Entry { term: Term(4), index: LogIndex(10), payload: Payload::noop() }]);
         assert_eq!(log.last_index(), LogIndex(10));
     }
 
@@ -322,7 +322,7 @@ mod model_tests {
                     Op::Append { count, bump } => {
                         let term = last_term + u64::from(bump);
                         let entries: Vec<_> = (1..=u64::from(count))
-                            .map(|i| Entry { term: Term(term), index: LogIndex(last + i), payload: Payload::Noop })
+                            .map(|i| Entry { term: Term(term), index: LogIndex(last + i), payload: Payload::noop() })
                             .collect();
                         for entry in &entries {
                             model.terms.insert(entry.index.0, term);

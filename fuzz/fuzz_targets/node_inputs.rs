@@ -220,8 +220,8 @@ impl FPayload {
     fn get(self, command: u64) -> Payload<u64> {
         match self {
             FPayload::Command => Payload::Command(command),
-            FPayload::Noop => Payload::Noop,
-            FPayload::Membership(membership) => Payload::Membership(membership.get().into()),
+            FPayload::Noop => Payload::noop(),
+            FPayload::Membership(membership) => Payload::configuration(membership.get()),
         }
     }
 }

@@ -275,7 +275,7 @@ impl Simulation {
             host.applied = entry.index;
             let pending = host.pending.remove(&entry.index);
             if entry.index.0 as usize > self.applied_log.len() {
-                if matches!(entry.payload, stepraft::Payload::Membership(_)) {
+                if entry.payload.membership().is_some() {
                     self.stats.membership_committed += 1;
                 }
                 self.applied_log.push(entry.clone());

@@ -49,7 +49,7 @@ pub fn entry(index: u64, term: u64) -> Entry<u64> {
 
 /// A no-op entry at `index` of `term`, as a new leader appends.
 pub fn noop(index: u64, term: u64) -> Entry<u64> {
-    Entry { term: Term(term), index: LogIndex(index), payload: Payload::Noop }
+    Entry { term: Term(term), index: LogIndex(index), payload: Payload::noop() }
 }
 
 /// A log from index 1 whose entries have these terms.

@@ -46,7 +46,7 @@ fn entries() -> impl Strategy<Value = Vec<Entry<u64>>> {
             (index(), term(), any::<bool>()).prop_map(|(index, term, noop)| Entry {
                 term,
                 index,
-                payload: if noop { Payload::Noop } else { Payload::Command(7) },
+                payload: if noop { Payload::noop() } else { Payload::Command(7) },
             }),
             0..4,
         ),
@@ -245,7 +245,7 @@ fn a_truncate_then_append_is_what_the_disk_sees() {
                 .map(|(index, term)| Entry {
                     term: Term(term),
                     index: LogIndex(index),
-                    payload: Payload::Noop,
+                    payload: Payload::noop(),
                 })
                 .collect(),
             leader_commit: LogIndex(0),

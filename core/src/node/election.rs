@@ -191,7 +191,7 @@ impl<T: Command> Node<T> {
         })));
         self.election_elapsed = 0;
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
-        let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::Noop };
+        let noop = Entry { term: self.term, index: last_index.next(), payload: Payload::noop() };
         self.log.append([noop.clone()]);
         self.persist_leader_append(vec![noop]);
         self.maybe_commit();

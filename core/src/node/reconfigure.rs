@@ -2,8 +2,6 @@
 //! when *appended* — not when committed — so a node always uses the latest configuration in
 //! its log, and reverts to the previous one if that entry is truncated away (§4.1).
 
-use std::sync::Arc;
-
 use super::{Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::error::{MembershipError, ProposeError};
@@ -56,11 +54,8 @@ impl<T: Command> Node<T> {
     /// Appends a configuration entry on the leader; it takes effect at once.
     fn append_membership(&mut self, membership: Membership) -> LogIndex {
         let index = self.log.last_index().next();
-        let entry = Entry {
-            term: self.term,
-            index,
-            payload: Payload::Membership(Arc::new(membership.clone())),
-        };
+        let entry =
+            Entry { term: self.term, index, payload: Payload::configuration(membership.clone()) };
         self.persist_leader_append(vec![entry.clone()]);
         self.log.append([entry]);
         self.set_membership(membership, index);
@@ -69,10 +64,10 @@ impl<T: Command> Node<T> {
 
     /// Adopts the latest configuration among newly appended `entries`, if any.
     pub(super) fn adopt_appended_membership(&mut self, entries: &[Entry<T>]) {
-        let latest = entries.iter().rev().find_map(|entry| match &entry.payload {
-            Payload::Membership(membership) => Some((Membership::clone(membership), entry.index)),
-            Payload::Command(_) | Payload::Noop => None,
-        });
+        let latest = entries
+            .iter()
+            .rev()
+            .find_map(|entry| Some((entry.payload.membership()?.clone(), entry.index)));
         if let Some((membership, index)) = latest {
             self.set_membership(membership, index);
         }
@@ -82,10 +77,11 @@ impl<T: Command> Node<T> {
     /// else the snapshot's, else the initial one. Used after a restart, a truncation and a
     /// snapshot install.
     pub(super) fn refresh_membership_from_log(&mut self) {
-        let latest = self.log_entries().iter().rev().find_map(|entry| match &entry.payload {
-            Payload::Membership(membership) => Some((Membership::clone(membership), entry.index)),
-            Payload::Command(_) | Payload::Noop => None,
-        });
+        let latest = self
+            .log_entries()
+            .iter()
+            .rev()
+            .find_map(|entry| Some((entry.payload.membership()?.clone(), entry.index)));
         let (membership, index) = latest.unwrap_or_else(|| match &self.snapshot {
             // The snapshot's configuration is committed, so the snapshot's index is as good
             // as its entry's for every check (`membership_index <= commit`).

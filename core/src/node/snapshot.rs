@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{Node, RoleState};
-use crate::entry::{Command, Payload};
+use crate::entry::Command;
 use crate::error::SnapshotError;
 use crate::io::{Output, Persist};
 use crate::membership::Membership;
@@ -56,13 +56,12 @@ impl<T: Command> Node<T> {
     /// The configuration in force at `index`: the latest configuration entry at or before it
     /// in the log, else the snapshot's, else the initial one.
     fn membership_at(&self, index: LogIndex) -> Membership {
-        let in_log =
-            self.log.slice(self.log.first_index(), index).iter().rev().find_map(
-                |entry| match &entry.payload {
-                    Payload::Membership(membership) => Some(Membership::clone(membership)),
-                    Payload::Command(_) | Payload::Noop => None,
-                },
-            );
+        let in_log = self
+            .log
+            .slice(self.log.first_index(), index)
+            .iter()
+            .rev()
+            .find_map(|entry| entry.payload.membership().cloned());
         in_log.unwrap_or_else(|| match &self.snapshot {
             Some(snapshot) => snapshot.meta.membership.clone(),
             None => self.initial_membership.clone(),

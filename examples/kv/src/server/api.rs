@@ -180,10 +180,11 @@ async fn log_range(context: &ApiContext, query: &str) -> Result<Value, ApiError>
         .map(|entry| {
             let payload = match &entry.payload {
                 Payload::Command(command) => json!({ "command": format!("{:?}", command.op) }),
-                Payload::Membership(membership) => {
-                    json!({ "membership": format!("{membership:?}") })
-                }
-                _ => json!("noop"),
+                Payload::Internal(internal) => match internal.membership() {
+                    Some(membership) => json!({ "membership": format!("{membership:?}") }),
+                    None => json!("noop"),
+                },
+                _ => json!("unknown"),
             };
             json!({ "index": entry.index.0, "term": entry.term.0, "payload": payload })
         })
