@@ -329,4 +329,126 @@ mod tests {
         assert!(!empty.has_quorum(|_| true));
         assert_eq!(empty.vote_result(&BTreeMap::new()), VoteResult::Pending);
     }
+
+    mod model {
+        //! Quorum decisions and configuration changes against brute-force models.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn set() -> impl Strategy<Value = BTreeSet<NodeId>> {
+            proptest::collection::btree_set((1u64..7).prop_map(NodeId), 0..6)
+        }
+
+        fn membership() -> impl Strategy<Value = Membership> {
+            (set(), set(), set()).prop_map(|(voters, outgoing, learners)| {
+                let learners = learners.difference(&voters).copied().collect::<BTreeSet<_>>();
+                let learners = learners.difference(&outgoing).copied().collect();
+                Membership { voters, outgoing, learners }
+            })
+        }
+
+        fn change() -> impl Strategy<Value = MembershipChange> {
+            let id = (1u64..8).prop_map(NodeId);
+            prop_oneof![
+                id.clone().prop_map(MembershipChange::AddVoter),
+                id.clone().prop_map(MembershipChange::AddLearner),
+                id.clone().prop_map(MembershipChange::PromoteLearner),
+                id.clone().prop_map(MembershipChange::DemoteVoter),
+                id.prop_map(MembershipChange::RemoveNode),
+                (set(), set())
+                    .prop_map(|(voters, learners)| MembershipChange::Replace { voters, learners }),
+                Just(MembershipChange::LeaveJoint),
+            ]
+        }
+
+        /// A majority of `set` agrees, counted one by one.
+        fn naive_majority(set: &BTreeSet<NodeId>, agrees: &dyn Fn(NodeId) -> bool) -> bool {
+            let mut yes = 0;
+            for &id in set {
+                if agrees(id) {
+                    yes += 1;
+                }
+            }
+            2 * yes > set.len()
+        }
+
+        fn naive_quorum(m: &Membership, agrees: &dyn Fn(NodeId) -> bool) -> bool {
+            !m.voters.is_empty()
+                && naive_majority(&m.voters, agrees)
+                && (m.outgoing.is_empty() || naive_majority(&m.outgoing, agrees))
+        }
+
+        proptest! {
+            #[test]
+            fn quorum_commit_and_votes_match_brute_force(
+                m in membership(),
+                matches in proptest::collection::vec(0u64..6, 8),
+                votes in proptest::collection::vec(proptest::option::of(any::<bool>()), 8),
+            ) {
+                let match_of = |id: NodeId| LogIndex(matches[id.0 as usize]);
+                // Commit: the highest index a quorum stores, found by trying every index.
+                let naive_commit = (0..6u64)
+                    .rev()
+                    .find(|&i| naive_quorum(&m, &|id| match_of(id).0 >= i))
+                    .unwrap_or(0);
+                if !m.voters.is_empty() {
+                    prop_assert_eq!(m.committed_index(match_of), LogIndex(naive_commit));
+                }
+                let granted = |id: NodeId| votes[id.0 as usize] == Some(true);
+                prop_assert_eq!(m.has_quorum(granted), naive_quorum(&m, &granted));
+                // Votes: won with a granting quorum; lost once refusals rule one out.
+                let ballots: BTreeMap<NodeId, bool> = (1u64..7)
+                    .filter_map(|id| votes[id as usize].map(|vote| (NodeId(id), vote)))
+                    .collect();
+                let still_possible = naive_quorum(&m, &|id| votes[id.0 as usize] != Some(false));
+                let expected = if m.voters.is_empty() {
+                    VoteResult::Pending
+                } else if naive_quorum(&m, &granted) {
+                    VoteResult::Won
+                } else if !still_possible {
+                    VoteResult::Lost
+                } else {
+                    VoteResult::Pending
+                };
+                prop_assert_eq!(m.vote_result(&ballots), expected);
+            }
+
+            #[test]
+            fn configuration_changes_keep_their_promises(
+                m in membership(),
+                change in change(),
+                max_voters in 1usize..7,
+            ) {
+                let Ok(next) = m.apply(&change, max_voters) else { return Ok(()) };
+                prop_assert!(!next.voters.is_empty());
+                prop_assert!(next.voters.is_disjoint(&next.learners));
+                let grew_past_limit = next.voters.len() > max_voters && next.voters.len() > m.voters.len();
+                prop_assert!(!grew_past_limit);
+                match &change {
+                    MembershipChange::LeaveJoint => {
+                        prop_assert!(m.is_joint() && !next.is_joint());
+                        prop_assert_eq!(&next.voters, &m.voters);
+                    }
+                    MembershipChange::Replace { voters, .. } => {
+                        prop_assert!(!m.is_joint());
+                        prop_assert_eq!(&next.voters, voters);
+                        // Several voters change only through joint consensus.
+                        let joint = *voters != m.voters;
+                        prop_assert_eq!(next.is_joint(), joint);
+                        if joint {
+                            prop_assert_eq!(&next.outgoing, &m.voters);
+                        }
+                    }
+                    _ => {
+                        // A single-server change moves at most one voter (thesis §4.1) and
+                        // never starts a joint configuration.
+                        prop_assert!(!m.is_joint() && !next.is_joint());
+                        prop_assert!(next.voters.symmetric_difference(&m.voters).count() <= 1);
+                    }
+                }
+            }
+        }
+    }
 }

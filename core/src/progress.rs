@@ -399,4 +399,107 @@ mod tests {
         assert!(progress.on_conflict(LogIndex(10), hint, |_| Some(LogIndex(6))));
         assert_eq!(progress.next_index(), LogIndex(7));
     }
+
+    mod model {
+        //! Random event sequences against what the leader may rely on.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Clone, Debug)]
+        enum Event {
+            /// The leader sends whatever the window allows, ending at `last`.
+            Send {
+                entries: u8,
+            },
+            /// An acknowledgement up to an index (maybe stale, maybe new).
+            Ack(u8),
+            Conflict {
+                rejected: u8,
+                hint: u8,
+            },
+            HeartbeatAnswer,
+            StartSnapshot,
+            Chunk {
+                next_offset: u8,
+                gap: bool,
+            },
+            SnapshotRefused,
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            prop_oneof![
+                (1u8..4).prop_map(|entries| Event::Send { entries }),
+                any::<u8>().prop_map(Event::Ack),
+                (any::<u8>(), any::<u8>())
+                    .prop_map(|(rejected, hint)| Event::Conflict { rejected, hint }),
+                Just(Event::HeartbeatAnswer),
+                Just(Event::StartSnapshot),
+                (0u8..40, any::<bool>())
+                    .prop_map(|(next_offset, gap)| Event::Chunk { next_offset, gap }),
+                Just(Event::SnapshotRefused),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn progress_keeps_its_promises(events in proptest::collection::vec(event(), 1..80)) {
+                const LAST: u64 = 40;
+                const WINDOW: usize = 3;
+                let last = LogIndex(LAST);
+                let mut progress = Progress::new(LogIndex(LAST / 2));
+                let mut matched = LogIndex(0);
+                for event in events {
+                    match event {
+                        Event::Send { entries } => {
+                            // The leader only sends when not paused (Node::send_append).
+                            if progress.state() != ReplicationState::Snapshot
+                                && !progress.is_paused(WINDOW)
+                            {
+                                let next = progress.next_index();
+                                let end = next.plus(u64::from(entries)).prev().min(last);
+                                let count = (end.0 + 1).saturating_sub(next.0) as usize;
+                                progress.on_sent(end.max(next.prev()), count);
+                            }
+                        }
+                        Event::Ack(index) => {
+                            // An honest follower acknowledges at most the leader's last index.
+                            let index = LogIndex(u64::from(index) % (LAST + 1));
+                            let advanced = progress.on_success(index);
+                            prop_assert_eq!(advanced, index > matched);
+                            matched = matched.max(index);
+                        }
+                        Event::Conflict { rejected, hint } => {
+                            let rejected = LogIndex(u64::from(rejected) % (LAST + 1));
+                            let hint = ConflictHint { index: LogIndex(u64::from(hint) % (LAST + 2)), term: None };
+                            progress.on_conflict(rejected, hint, |_| None);
+                        }
+                        Event::HeartbeatAnswer => progress.on_heartbeat_response(),
+                        Event::StartSnapshot => progress.become_snapshot(LogIndex(LAST / 2)),
+                        Event::Chunk { next_offset, gap } => {
+                            progress.on_chunk_answer(u64::from(next_offset), gap);
+                            while let Some((start, end)) = progress.next_chunk(30, 7, WINDOW) {
+                                prop_assert!(start <= end && end <= 30 && end - start <= 7);
+                            }
+                            prop_assert!(progress.in_flight() <= WINDOW);
+                        }
+                        Event::SnapshotRefused => {
+                            if progress.state() == ReplicationState::Snapshot {
+                                progress.on_snapshot_refused();
+                                prop_assert_eq!(progress.state(), ReplicationState::Probe);
+                            }
+                        }
+                    }
+                    // The match index is exactly the highest acknowledgement: it never goes
+                    // back, whatever arrives late or out of order.
+                    prop_assert_eq!(progress.match_index(), matched);
+                    progress.assert_invariants(last);
+                    if progress.state() == ReplicationState::Replicate {
+                        prop_assert!(progress.in_flight() <= WINDOW);
+                    }
+                }
+            }
+        }
+    }
 }

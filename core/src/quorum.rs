@@ -28,7 +28,7 @@ pub fn majority_index(match_indexes: &mut [LogIndex]) -> LogIndex {
 pub enum VoteResult {
     /// A majority granted its vote.
     Won,
-    /// A majority refused: the election cannot be won.
+    /// Enough voters refused that a majority can no longer grant: the election cannot be won.
     Lost,
     /// Neither yet.
     Pending,
@@ -48,7 +48,9 @@ pub fn tally_votes(voters: &BTreeSet<NodeId>, votes: &BTreeMap<NodeId, bool>) ->
     }
     if granted >= needed {
         VoteResult::Won
-    } else if refused >= needed {
+    } else if refused > voters.len() - needed {
+        // Even if every voter yet to answer granted, no majority could form. With an even
+        // number of voters that is half of them, one fewer than a majority.
         VoteResult::Lost
     } else {
         VoteResult::Pending
@@ -104,6 +106,19 @@ mod tests {
         assert_eq!(tally_votes(&voters, &votes), VoteResult::Won);
         votes.insert(NodeId(3), false);
         assert_eq!(tally_votes(&voters, &votes), VoteResult::Lost);
+    }
+
+    #[test]
+    fn with_an_even_number_of_voters_half_refusing_loses() {
+        // Found by the brute-force model in membership.rs: two refusals of four (or one of
+        // two) leave at most two (one) grants, short of the three (two) a majority needs.
+        let four: BTreeSet<NodeId> = [1, 2, 3, 4].map(NodeId).into();
+        let votes = BTreeMap::from([(NodeId(1), true), (NodeId(2), false), (NodeId(3), false)]);
+        assert_eq!(tally_votes(&four, &votes), VoteResult::Lost);
+        let two: BTreeSet<NodeId> = [1, 2].map(NodeId).into();
+        assert_eq!(tally_votes(&two, &BTreeMap::from([(NodeId(2), false)])), VoteResult::Lost);
+        let one_refusal_of_four = BTreeMap::from([(NodeId(2), false)]);
+        assert_eq!(tally_votes(&four, &one_refusal_of_four), VoteResult::Pending);
     }
 
     proptest! {
