@@ -88,9 +88,9 @@ pub enum KvOutcome {
     },
 }
 
-/// The replicated map. Rebuilt on restart by re-applying the log (the core re-emits every
-/// committed entry after `Node::restore`), so it needs no storage of its own.
-#[derive(Clone, Debug, Default)]
+/// The replicated map. Rebuilt on restart from the latest snapshot and the log after it (the
+/// core re-emits both after `Node::restore`), so it needs no storage of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
     values: BTreeMap<String, String>,
 }

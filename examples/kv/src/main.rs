@@ -130,6 +130,12 @@ struct ServeArgs {
     /// Milliseconds an HTTP request waits for the cluster before answering 504.
     #[arg(long, default_value_t = 5000)]
     request_timeout_ms: u64,
+    /// Snapshot the key-value state every N applied entries and compact the log (0: never).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
+    /// Entries kept in the log before a snapshot's index, for followers that lag a little.
+    #[arg(long, default_value_t = 128)]
+    compaction_tail: u64,
     /// Exit when standard input closes (set by `cluster`, so that its nodes stop with it).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -208,6 +214,8 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         },
         lease_reads: args.lease_reads,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        snapshot_every: args.snapshot_every,
+        compaction_tail: args.compaction_tail,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

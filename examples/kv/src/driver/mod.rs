@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use stepraft::{
     Config, Entry, LogIndex, Membership, MembershipChange, NodeId, ProposeError, RangeError,
-    ReadError, RestoreError, Role, Term, TransferError,
+    ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -60,6 +60,14 @@ pub enum Request<T> {
     TransferLeadership(NodeId),
     /// The node's current state. Answered with [`Response::Status`].
     Status,
+    /// The application serialized its state machine as of the applied `index`: record it as
+    /// a snapshot and compact the log. Answered with [`Response::SnapshotTaken`] or a failure.
+    Snapshot {
+        /// The last applied index the data covers.
+        index: LogIndex,
+        /// The serialized state machine.
+        data: Vec<u8>,
+    },
 }
 
 impl<T> Request<T> {
@@ -96,8 +104,11 @@ pub enum Event<T> {
         role: Role,
     },
     /// Committed entries, consecutive, each delivered once per node lifetime (after a
-    /// restart, from index 1 again: the state machine is rebuilt from the log).
+    /// restart, from the snapshot's index + 1, or from index 1 without one).
     Applied(Vec<Entry<T>>),
+    /// Replace the state machine with this snapshot's data (installed from the leader, or
+    /// found in storage at startup); the next `Applied` continues after its index.
+    Restore(Snapshot),
     /// The answer to a request.
     Response {
         /// The request's id.
@@ -129,6 +140,11 @@ pub enum Response<T> {
     },
     /// The leader started handing leadership over.
     TransferStarted,
+    /// The snapshot is recorded and the log compacted up to it.
+    SnapshotTaken {
+        /// Its index.
+        index: LogIndex,
+    },
     /// The node's state.
     Status(NodeStatus),
     /// The request was not served.
@@ -152,6 +168,10 @@ pub struct NodeStatus {
     pub applied: LogIndex,
     /// The last log index.
     pub last_index: LogIndex,
+    /// The first index the log still holds (everything before is in the snapshot).
+    pub first_index: LogIndex,
+    /// The index of the latest snapshot (0 without one).
+    pub snapshot_index: LogIndex,
     /// The configuration in force.
     pub membership: Membership,
 }
@@ -179,6 +199,16 @@ pub enum RequestError {
         /// The index the proposal's last entry had.
         index: LogIndex,
     },
+    /// A snapshot from the leader replaced the state machine past this proposal's index, so
+    /// whether it committed is unknown here; read before retrying a non-idempotent write.
+    #[error("a snapshot covered index {index:?}: outcome unknown")]
+    CoveredBySnapshot {
+        /// The index the proposal's last entry had.
+        index: LogIndex,
+    },
+    /// The snapshot was not recorded.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 /// The driver stopped or could not start.

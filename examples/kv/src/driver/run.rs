@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stepraft::{Command, Entry, Input, LogIndex, Node, Output, Proposal, ProposalId, ReadId, Term};
+use stepraft::{
+    Command, Entry, Input, LogIndex, Node, Output, Proposal, ProposalId, ReadId, Snapshot, Term,
+};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
@@ -167,6 +169,20 @@ where
                 };
                 batch.actions.push(Action::Respond(id, response));
             }
+            Request::Snapshot { index, data } => {
+                let input = Input::SnapshotTaken { index, data: data.into() };
+                self.node.step_into(input, &mut self.scratch);
+                let refused = self.scratch.iter().find_map(|output| match output {
+                    Output::SnapshotRejected { index: at, error } if *at == index => Some(*error),
+                    _ => None,
+                });
+                batch.add_outputs(self.scratch.drain(..));
+                let response = match refused {
+                    Some(error) => Response::Failed(RequestError::Snapshot(error)),
+                    None => Response::SnapshotTaken { index },
+                };
+                batch.actions.push(Action::Respond(id, response));
+            }
             Request::ReadRange { start, end } => {
                 let response = match self.node.entries(start..=end) {
                     Ok(entries) => Response::Entries(entries.to_vec()),
@@ -183,6 +199,11 @@ where
                     commit: self.node.commit_index(),
                     applied: self.node.applied_index(),
                     last_index: self.node.last_index(),
+                    first_index: self.node.first_index(),
+                    snapshot_index: self
+                        .node
+                        .snapshot()
+                        .map_or(LogIndex(0), |snapshot| snapshot.meta.index),
                     membership: self.node.membership().clone(),
                 };
                 batch.actions.push(Action::Respond(id, Response::Status(status)));
@@ -242,13 +263,28 @@ where
             Output::TransferRejected { .. } => {}
             // Persists were taken out of the batch before execution.
             Output::Persist(_) | Output::PersistAsync(_) => {}
-            // `Output` is non-exhaustive. This runtime never reports a snapshot
-            // (`Input::SnapshotTaken`), so no node of a stepraft-kv cluster compacts its log
-            // and no leader sends one: `RestoreSnapshot` and `SnapshotRejected` cannot occur
-            // yet. Taking snapshots needs an application hook that serializes its state and
-            // an `Event` that restores it; until then the log grows and restarts replay it.
+            Output::RestoreSnapshot(snapshot) => self.on_restore(snapshot).await,
+            // Answered while stepping, where the request id is known.
+            Output::SnapshotRejected { .. } => {}
+            // `Output` is non-exhaustive; every kind this core version has is handled above.
             _ => {}
         }
+    }
+
+    /// The state machine starts over from a snapshot: proposals it covers have an unknown
+    /// outcome here, and reads up to its index are ready.
+    async fn on_restore(&mut self, snapshot: Snapshot) {
+        let index = snapshot.meta.index;
+        let covered: Vec<LogIndex> = self.appended.range(..=index).map(|(&last, _)| last).collect();
+        self.applied = index;
+        self.emit(Event::Restore(snapshot)).await;
+        for last in covered {
+            if let Some(pending) = self.appended.remove(&last) {
+                let error = RequestError::CoveredBySnapshot { index: last };
+                self.respond(pending.request, Response::Failed(error)).await;
+            }
+        }
+        self.release_ready_reads().await;
     }
 
     async fn on_apply(&mut self, entries: Vec<Entry<T>>) {
@@ -273,6 +309,11 @@ where
         for (request, response) in answers {
             self.respond(request, response).await;
         }
+        self.release_ready_reads().await;
+    }
+
+    /// Answers the reads whose index has been delivered.
+    async fn release_ready_reads(&mut self) {
         let applied = self.applied;
         let (ready, waiting) = std::mem::take(&mut self.ready_reads)
             .into_iter()

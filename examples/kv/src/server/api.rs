@@ -154,6 +154,8 @@ async fn status(context: &ApiContext) -> Result<Value, ApiError> {
         "commit": status.commit.0,
         "applied": status.applied.0,
         "last_index": status.last_index.0,
+        "first_index": status.first_index.0,
+        "snapshot_index": status.snapshot_index.0,
         "members": {
             "voters": ids(&status.membership.voters),
             "outgoing": ids(&status.membership.outgoing),

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use stepraft::{Entry, LogIndex, MembershipChange, NodeId, Payload};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use stepraft::{Entry, LogIndex, MembershipChange, NodeId, Payload, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
@@ -47,7 +50,17 @@ pub enum AppRequest {
     Range(LogIndex, LogIndex, Reply<Vec<Entry<KvCommand>>>),
 }
 
+/// What a snapshot of the application holds: the map and the peer addresses learned from the
+/// log (both are rebuilt from applied entries, so both must survive compaction).
+#[derive(Debug, Serialize, Deserialize)]
+struct AppSnapshot {
+    state: KvState,
+    peers: BTreeMap<NodeId, String>,
+}
+
 enum Waiter {
+    /// The application's own snapshot request.
+    Snapshot,
     Write(Reply<Written>),
     Read(String, Reply<Option<String>>),
     Membership(Reply<LogIndex>),
@@ -68,11 +81,23 @@ pub struct App {
     waiters: HashMap<u64, Waiter>,
     book: PeerBook,
     driver: mpsc::Sender<ClientRequest<KvCommand>>,
+    /// Snapshot every this many applied entries (0: never).
+    snapshot_every: u64,
+    /// The index of the latest snapshot, taken or restored.
+    snapshot_index: LogIndex,
+    /// Whether a snapshot request is with the driver.
+    snapshot_pending: bool,
 }
 
 impl App {
-    /// An application for node `me`, sending to `driver`.
-    pub fn new(me: NodeId, book: PeerBook, driver: mpsc::Sender<ClientRequest<KvCommand>>) -> App {
+    /// An application for node `me`, sending to `driver`, snapshotting its state every
+    /// `snapshot_every` applied entries (0: never) so that the log can be compacted.
+    pub fn new(
+        me: NodeId,
+        book: PeerBook,
+        driver: mpsc::Sender<ClientRequest<KvCommand>>,
+        snapshot_every: u64,
+    ) -> App {
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -85,6 +110,9 @@ impl App {
             waiters: HashMap::new(),
             book,
             driver,
+            snapshot_every,
+            snapshot_index: LogIndex(0),
+            snapshot_pending: false,
         }
     }
 
@@ -165,13 +193,52 @@ impl App {
                 for entry in entries {
                     self.apply(entry);
                 }
+                self.maybe_snapshot();
             }
+            Event::Restore(snapshot) => self.restore(&snapshot),
             Event::Response { id, response } => {
                 if let Some(waiter) = self.waiters.remove(&id.0) {
                     self.answer(waiter, response);
                 }
             }
         }
+    }
+
+    /// Asks the driver to record a snapshot once enough entries were applied since the last.
+    fn maybe_snapshot(&mut self) {
+        let due = self.applied.0 >= self.snapshot_index.0.saturating_add(self.snapshot_every);
+        if self.snapshot_every == 0 || self.snapshot_pending || !due {
+            return;
+        }
+        let snapshot = AppSnapshot { state: self.state.clone(), peers: self.book.all() };
+        let Ok(data) = postcard::to_stdvec(&snapshot) else { return };
+        let number = self.next_request;
+        self.next_request += 1;
+        let request = Request::Snapshot { index: self.applied, data };
+        if self.driver.try_send(ClientRequest { id: RequestId(number), request }).is_ok() {
+            self.snapshot_pending = true;
+            self.waiters.insert(number, Waiter::Snapshot);
+        }
+    }
+
+    /// Replaces the state with a snapshot's (installed from the leader, or after a restart).
+    fn restore(&mut self, snapshot: &Snapshot) {
+        match postcard::from_bytes::<AppSnapshot>(&snapshot.data) {
+            Ok(restored) => {
+                self.state = restored.state;
+                for (node, address) in restored.peers {
+                    self.book.insert(node, address);
+                }
+            }
+            // Every node of a cluster runs this code: undecodable data means a snapshot from
+            // another build. Keep serving what we have, loudly.
+            Err(error) => eprintln!(
+                "node {}: cannot decode the snapshot at {}: {error}",
+                self.me.0, snapshot.meta.index.0
+            ),
+        }
+        self.applied = snapshot.meta.index;
+        self.snapshot_index = snapshot.meta.index;
     }
 
     fn apply(&mut self, entry: Entry<KvCommand>) {
@@ -191,6 +258,12 @@ impl App {
 
     fn answer(&mut self, waiter: Waiter, response: Response<KvCommand>) {
         match (waiter, response) {
+            (Waiter::Snapshot, response) => {
+                self.snapshot_pending = false;
+                if let Response::SnapshotTaken { index } = response {
+                    self.snapshot_index = self.snapshot_index.max(index);
+                }
+            }
             (waiter, Response::Failed(error)) => waiter.fail(error.into()),
             (Waiter::Read(key, reply), Response::ReadReady { .. }) => {
                 let _ = reply.send(Ok(self.state.get(&key).cloned()));
@@ -220,6 +293,7 @@ impl App {
 impl Waiter {
     fn is_closed(&self) -> bool {
         match self {
+            Waiter::Snapshot => false,
             Waiter::Write(reply) => reply.is_closed(),
             Waiter::Read(_, reply) => reply.is_closed(),
             Waiter::Membership(reply) => reply.is_closed(),
@@ -231,6 +305,7 @@ impl Waiter {
 
     fn fail(self, error: ApiError) {
         let _ = match self {
+            Waiter::Snapshot => false,
             Waiter::Write(reply) => reply.send(Err(error)).is_ok(),
             Waiter::Read(_, reply) => reply.send(Err(error)).is_ok(),
             Waiter::Membership(reply) => reply.send(Err(error)).is_ok(),

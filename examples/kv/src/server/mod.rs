@@ -59,6 +59,11 @@ pub struct ServeOptions {
     pub lease_reads: bool,
     /// How long an HTTP request waits for the cluster before `504`.
     pub request_timeout: Duration,
+    /// Snapshot the key-value state every this many applied entries and compact the log
+    /// (0: never).
+    pub snapshot_every: u64,
+    /// Entries kept before a snapshot's index when compacting, for followers that lag a little.
+    pub compaction_tail: u64,
 }
 
 impl ServeOptions {
@@ -147,7 +152,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         tick: options.tick,
     })?;
     let (app_sender, app_requests) = mpsc::channel(4096);
-    let app = App::new(options.id, book.clone(), handle.requests.clone());
+    let app = App::new(options.id, book.clone(), handle.requests.clone(), options.snapshot_every);
     tokio::spawn(app.run(app_requests, handle.events));
     let api = Arc::new(ApiContext {
         me: options.id,
@@ -189,6 +194,7 @@ fn node_config(options: &ServeOptions) -> Config {
     };
     let mut config = Config::new(options.id, voters);
     config.lease_reads = options.lease_reads;
+    config.compaction_tail_entries = options.compaction_tail;
     if options.transport == TransportKind::Udp {
         // One datagram per message: a handful of entries, each at most a capped value.
         config.entries_per_message_max = 2;
