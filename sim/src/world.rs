@@ -276,7 +276,7 @@ pub struct RunResult {
 #[derive(Debug)]
 pub(crate) enum Event {
     Tick(NodeId),
-    Deliver { from: NodeId, to: NodeId, message: Message<KvCommand> },
+    Deliver { from: NodeId, to: NodeId, message: Message<KvCommand>, sent_us: u64 },
     ClientSend { id: RequestId, to: NodeId },
     ClientReply { id: RequestId, reply: Reply },
     ClientWake { client: u64 },
@@ -496,7 +496,9 @@ impl Simulation {
                 self.schedule(period, Event::Tick(id));
                 self.tick_node(id)
             }
-            Event::Deliver { from, to, message } => self.deliver(from, to, message),
+            Event::Deliver { from, to, message, sent_us } => {
+                self.deliver(from, to, message, sent_us)
+            }
             Event::ClientSend { id, to } => self.client_request_arrives(id, to),
             Event::ClientReply { id, reply } => {
                 self.client_reply_arrives(id, reply);
