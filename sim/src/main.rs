@@ -142,6 +142,9 @@ struct ReplayArgs {
     /// Where to write the JSONL trace.
     #[arg(long)]
     trace: Option<std::path::PathBuf>,
+    /// Where to write a self-contained HTML timeline of the run (opens offline in a browser).
+    #[arg(long)]
+    html: Option<std::path::PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
 }
@@ -410,7 +413,7 @@ fn print_table(summary: &CampaignSummary, nodes: u64, threads: usize) {
 
 fn replay_command(args: &ReplayArgs) -> ExitCode {
     let mut config = args.world.config(args.seed);
-    config.keep_trace = args.trace.is_some();
+    config.keep_trace = args.trace.is_some() || args.html.is_some();
     let result = run(&config);
     if let (Some(path), Some(trace)) = (&args.trace, &result.trace) {
         if let Err(error) = std::fs::write(path, trace) {
@@ -418,6 +421,17 @@ fn replay_command(args: &ReplayArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!("trace: {} ({} events)", path.display(), trace.lines().count());
+    }
+    if let (Some(path), Some(trace)) = (&args.html, &result.trace) {
+        let title =
+            format!("seed {}{} ({})", args.seed, args.world.flags(), result.profile.label());
+        let page = stepraft_sim::timeline::render_jsonl(trace, &result.outcome, &title)
+            .expect("the simulator's own trace is valid JSON lines");
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("timeline: {}", path.display());
     }
     println!("seed {} ({}): {:?}", result.seed, result.profile.label(), result.outcome);
     println!("{}", serde_json::to_string(&result.stats).expect("stats serialize"));
