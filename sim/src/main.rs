@@ -130,6 +130,9 @@ struct RunArgs {
     /// Print the summary as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML report with plots over the seeds.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
 }
@@ -279,7 +282,11 @@ fn run_command(args: &RunArgs) -> ExitCode {
     }
     let violations = AtomicU64::new(0);
     let replay_flags = args.world.flags();
+    let report = stepraft_sim::report::ReportCollector::default();
     let on_result = |result: &RunResult| {
+        if args.report.is_some() {
+            report.record(result);
+        }
         if result.outcome != Outcome::Passed {
             violations.fetch_add(1, Ordering::Relaxed);
             progress.suspend(|| report_failure(result, &replay_flags));
@@ -289,6 +296,16 @@ fn run_command(args: &RunArgs) -> ExitCode {
     };
     let (summary, _) = run_campaign(&template, args.first_seed, args.seeds, threads, &on_result);
     progress.finish_and_clear();
+    if let Some(path) = &args.report {
+        let title = format!("{} seeds from {}{}", args.seeds, args.first_seed, replay_flags);
+        let page =
+            stepraft_sim::report::render(&summary, &report.into_seeds(), &title, &replay_flags);
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("report: {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
     } else {

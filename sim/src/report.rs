@@ -1,1 +1,522 @@
-//! Campaign reports: a self-contained HTML page of plots over the seeds of a campaign.
+//! Campaign reports: one self-contained HTML page (inline CSS and SVG, no script, no network)
+//! with the campaign's totals and plots over its seeds — time to a new leader, client write
+//! latency, and events per seed with the failing seeds marked.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::campaign::CampaignSummary;
+use crate::history::{OpOutcome, Operation};
+use crate::timeline::escape_html;
+use crate::world::{Outcome, RunResult};
+
+/// Plot size, in CSS pixels.
+const PLOT_W: f64 = 560.0;
+const PLOT_H: f64 = 220.0;
+/// Margins around a plot's axes: left, right, top, bottom.
+const MARGIN: (f64, f64, f64, f64) = (62.0, 16.0, 14.0, 40.0);
+const HISTOGRAM_BINS: usize = 32;
+
+/// The figures of one seed that a report plots.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedFigures {
+    /// The seed.
+    pub seed: u64,
+    /// `passed`, the violated property, or `panic`.
+    pub outcome: String,
+    /// Events processed.
+    pub events: u64,
+    /// Each leader replacement, in simulated microseconds (see `RunResult`).
+    pub time_to_new_leader_us: Vec<u64>,
+    /// Each acknowledged write, from invocation to acknowledgement, in simulated microseconds.
+    pub write_latencies_us: Vec<u64>,
+}
+
+impl SeedFigures {
+    /// The figures of one result.
+    pub fn of(result: &RunResult) -> SeedFigures {
+        let outcome = match &result.outcome {
+            Outcome::Passed => "passed".to_string(),
+            Outcome::Violated(violation) => violation.property.to_string(),
+            Outcome::Panicked(_) => "panic".to_string(),
+        };
+        SeedFigures {
+            seed: result.seed,
+            outcome,
+            events: result.stats.events,
+            time_to_new_leader_us: result.time_to_new_leader_us.clone(),
+            write_latencies_us: result.write_latencies_us.clone(),
+        }
+    }
+}
+
+/// The latencies of the acknowledged writes of a client history (invocation to
+/// acknowledgement, retries and redirects included), in history order.
+pub fn write_latencies_us(history: &[Operation]) -> Vec<u64> {
+    history
+        .iter()
+        .filter(|operation| {
+            !operation.op.is_read() && matches!(operation.outcome, OpOutcome::Ok(_))
+        })
+        .map(|operation| operation.completed_us - operation.invoked_us)
+        .collect()
+}
+
+/// Gathers the figures of a campaign's seeds as they complete, from any thread.
+#[derive(Debug, Default)]
+pub struct ReportCollector {
+    seeds: Mutex<Vec<SeedFigures>>,
+}
+
+impl ReportCollector {
+    /// Records one seed's figures.
+    pub fn record(&self, result: &RunResult) {
+        let figures = SeedFigures::of(result);
+        self.seeds.lock().expect("no thread panics holding the lock").push(figures);
+    }
+
+    /// The figures recorded, by seed.
+    pub fn into_seeds(self) -> Vec<SeedFigures> {
+        let mut seeds = self.seeds.into_inner().expect("no thread panics holding the lock");
+        seeds.sort_by_key(|figures| figures.seed);
+        seeds
+    }
+}
+
+/// Renders the report of a campaign: `summary` and the figures of its `seeds`. `flags` are
+/// the campaign's command-line flags, repeated in the replay command of each failing seed.
+pub fn render(
+    summary: &CampaignSummary,
+    seeds: &[SeedFigures],
+    title: &str,
+    flags: &str,
+) -> String {
+    let leader_ms = samples_ms(seeds.iter().flat_map(|s| &s.time_to_new_leader_us));
+    let write_ms = samples_ms(seeds.iter().flat_map(|s| &s.write_latencies_us));
+    let mut html = String::new();
+    html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let _ = writeln!(html, "<title>{} · stepraft campaign</title>", escape_html(title));
+    html.push_str(STYLE);
+    html.push_str("</head>\n<body>\n");
+    let status = if summary.violations == 0 { "passed" } else { "failed" };
+    let _ = writeln!(
+        html,
+        "<header><h1>{}</h1><span class=\"badge {status}\">{} of {} seeds failed</span></header>",
+        escape_html(title),
+        summary.violations,
+        summary.seeds
+    );
+    html.push_str(&totals_table(summary, &write_ms));
+    html.push_str("<section class=\"plots\">\n");
+    html.push_str(&figure(
+        "Time to a new leader",
+        "after the leader crashed, paused or was cut from a majority",
+        &histogram(&leader_ms, "simulated ms", false),
+    ));
+    html.push_str(&figure(
+        "Write latency",
+        "client invocation to acknowledgement of each write (retries included), log scale",
+        &histogram(&write_ms, "simulated ms", true),
+    ));
+    html.push_str(&figure("Events per seed", "red: failing seeds", &events_per_seed(seeds)));
+    html.push_str("</section>\n");
+    html.push_str(&failures_list(seeds, flags));
+    html.push_str("<footer>Generated by stepraft-sim.</footer>\n</body>\n</html>\n");
+    html
+}
+
+const STYLE: &str = "<style>
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif;
+  color: #1d2733; margin: 0 24px 24px; font-size: 13px; }
+header { display: flex; gap: 14px; align-items: baseline; padding: 14px 0 8px;
+  border-bottom: 1px solid #d5dbe3; }
+h1 { font-size: 18px; margin: 0; font-weight: 600; }
+h2 { font-size: 14px; margin: 0 0 2px; }
+.badge { padding: 2px 9px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; }
+.badge.passed { background: #2e7d32; } .badge.failed { background: #c62828; }
+table.totals { border-collapse: collapse; margin: 14px 0; }
+table.totals td { padding: 2px 14px 2px 0; } table.totals td:first-child { color: #66717f; }
+.plots { display: flex; flex-wrap: wrap; gap: 18px; }
+figure { margin: 0; padding: 10px 12px; border: 1px solid #e1e6ec; border-radius: 6px; }
+figcaption { color: #66717f; margin-bottom: 6px; }
+svg text { font-size: 11px; fill: #66717f; }
+.failures li { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; }
+footer { color: #66717f; margin-top: 18px; font-size: 11px; }
+</style>\n";
+
+fn samples_ms<'a>(samples_us: impl Iterator<Item = &'a u64>) -> Vec<f64> {
+    let mut samples: Vec<f64> = samples_us.map(|&us| us as f64 / 1000.0).collect();
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+/// The `fraction` percentile of sorted samples (nearest rank).
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn totals_table(summary: &CampaignSummary, write_ms: &[f64]) -> String {
+    let rows = [
+        ("seeds", summary.seeds.to_string()),
+        ("violations", format!("{} {:?}", summary.violations, summary.violations_by_property)),
+        (
+            "simulated time",
+            format!("{:.1} s over {:.2} s of wall time", summary.simulated_secs, summary.wall_secs),
+        ),
+        ("events", format!("{} ({:.0} per second)", summary.events, summary.events_per_sec)),
+        (
+            "time to new leader",
+            format!(
+                "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} leader losses)",
+                summary.time_to_new_leader_ms_p50,
+                summary.time_to_new_leader_ms_p99,
+                summary.time_to_new_leader_ms_max,
+                summary.leader_losses
+            ),
+        ),
+        (
+            "write latency",
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} acknowledged writes)",
+                percentile(write_ms, 0.5),
+                percentile(write_ms, 0.99),
+                write_ms.last().copied().unwrap_or(0.0),
+                write_ms.len()
+            ),
+        ),
+        (
+            "messages",
+            format!(
+                "{} sent, {} dropped, {} duplicated",
+                summary.messages_sent, summary.messages_dropped, summary.messages_duplicated
+            ),
+        ),
+        (
+            "faults",
+            format!(
+                "{} crashes, {} partitions, {} pauses",
+                summary.crashes, summary.partitions, summary.pauses
+            ),
+        ),
+    ];
+    let mut html = String::from("<table class=\"totals\">\n");
+    for (name, value) in rows {
+        let _ = writeln!(html, "<tr><td>{name}</td><td>{}</td></tr>", escape_html(&value));
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+fn figure(title: &str, caption: &str, svg: &str) -> String {
+    format!("<figure><h2>{title}</h2><figcaption>{caption}</figcaption>\n{svg}</figure>\n")
+}
+
+/// An axis that maps values to pixels, linearly or on a log scale.
+struct Scale {
+    low: f64,
+    high: f64,
+    log: bool,
+}
+
+impl Scale {
+    fn new(low: f64, high: f64, log: bool) -> Scale {
+        if log {
+            let low = low.max(1e-3);
+            Scale { low: low.log10(), high: high.max(low * 10.0).log10(), log }
+        } else {
+            Scale { low, high: if high > low { high } else { low + 1.0 }, log }
+        }
+    }
+
+    /// The position of `value` between 0 and 1.
+    fn unit(&self, value: f64) -> f64 {
+        let value = if self.log { value.max(1e-3).log10() } else { value };
+        ((value - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+    }
+
+    /// The value at position `unit`.
+    fn value(&self, unit: f64) -> f64 {
+        let raw = self.low + unit * (self.high - self.low);
+        if self.log {
+            10f64.powf(raw)
+        } else {
+            raw
+        }
+    }
+
+    /// Round values to label, within the range.
+    fn ticks(&self) -> Vec<f64> {
+        let (low, high) = (self.value(0.0), self.value(1.0));
+        if self.log {
+            let mut ticks = Vec::new();
+            let mut decade = 10f64.powf(self.low.floor());
+            while decade <= high {
+                for step in [1.0, 2.0, 5.0] {
+                    let tick = decade * step;
+                    if tick >= low && tick <= high {
+                        ticks.push(tick);
+                    }
+                }
+                decade *= 10.0;
+            }
+            return ticks;
+        }
+        let raw = (high - low) / 5.0;
+        let power = 10f64.powf(raw.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .map(|m| m * power)
+            .find(|s| *s >= raw)
+            .unwrap_or(power * 10.0);
+        let mut ticks = Vec::new();
+        let mut tick = (low / step).ceil() * step;
+        while tick <= high + step * 1e-9 {
+            ticks.push(tick);
+            tick += step;
+        }
+        ticks
+    }
+}
+
+fn number(value: f64) -> String {
+    if value >= 100.0 || value == value.round() {
+        format!("{value:.0}")
+    } else if value >= 1.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn svg_open(html: &mut String) {
+    let (width, height) = (PLOT_W + MARGIN.0 + MARGIN.1, PLOT_H + MARGIN.2 + MARGIN.3);
+    let _ = writeln!(
+        html,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\">"
+    );
+}
+
+/// Draws the x axis of `scale` and the y axis from 0 to `count_max`.
+fn axes(html: &mut String, scale: &Scale, count_max: f64, x_label: &str, y_label: &str) {
+    let (left, top, bottom) = (MARGIN.0, MARGIN.2, MARGIN.2 + PLOT_H);
+    for tick in scale.ticks() {
+        let x = left + scale.unit(tick) * PLOT_W;
+        let _ = writeln!(
+            html,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top}\" y2=\"{bottom}\" stroke=\"#eef1f5\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            bottom + 14.0,
+            number(tick)
+        );
+    }
+    let y_scale = Scale::new(0.0, count_max, false);
+    for tick in y_scale.ticks() {
+        let y = bottom - y_scale.unit(tick) * PLOT_H;
+        let _ = writeln!(
+            html,
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eef1f5\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left + PLOT_W,
+            left - 6.0,
+            y + 4.0,
+            number(tick)
+        );
+    }
+    let _ = writeln!(
+        html,
+        "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{bottom}\" y2=\"{bottom}\" stroke=\"#9aa5b1\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x_label}</text>\
+         <text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">{y_label}</text>",
+        left + PLOT_W,
+        left + PLOT_W / 2.0,
+        bottom + 32.0,
+        top + PLOT_H / 2.0,
+        top + PLOT_H / 2.0
+    );
+}
+
+/// A histogram of sorted `samples`, with the median and 99th percentile marked.
+fn histogram(samples: &[f64], x_label: &str, log: bool) -> String {
+    let mut html = String::new();
+    svg_open(&mut html);
+    let (Some(&low), Some(&high)) = (samples.first(), samples.last()) else {
+        let _ = writeln!(html, "<text x=\"60\" y=\"40\">no samples</text></svg>");
+        return html;
+    };
+    let scale = if log { Scale::new(low, high, true) } else { Scale::new(0.0, high, false) };
+    let mut counts = [0u64; HISTOGRAM_BINS];
+    for &sample in samples {
+        let bin = (scale.unit(sample) * HISTOGRAM_BINS as f64) as usize;
+        counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
+    }
+    let count_max = counts.iter().copied().max().unwrap_or(1) as f64;
+    axes(&mut html, &scale, count_max, x_label, "samples");
+    let bottom = MARGIN.2 + PLOT_H;
+    let bin_w = PLOT_W / HISTOGRAM_BINS as f64;
+    for (bin, &count) in counts.iter().enumerate().filter(|(_, &count)| count > 0) {
+        let height = count as f64 / count_max * PLOT_H;
+        let from = scale.value(bin as f64 / HISTOGRAM_BINS as f64);
+        let to = scale.value((bin + 1) as f64 / HISTOGRAM_BINS as f64);
+        let _ = writeln!(
+            html,
+            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{height:.1}\" \
+             fill=\"#4e79a7\"><title>{}–{} ms: {count}</title></rect>",
+            MARGIN.0 + bin as f64 * bin_w + 0.5,
+            bottom - height,
+            (bin_w - 1.0).max(0.5),
+            number(from),
+            number(to)
+        );
+    }
+    for (name, fraction, color) in [("p50", 0.5, "#2e7d32"), ("p99", 0.99, "#c62828")] {
+        let value = percentile(samples, fraction);
+        let x = MARGIN.0 + scale.unit(value) * PLOT_W;
+        // Near the right edge the label goes on the left of its line.
+        let (label_x, anchor) =
+            if x > MARGIN.0 + PLOT_W * 0.7 { (x - 4.0, "end") } else { (x + 4.0, "start") };
+        let _ = writeln!(
+            html,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{bottom}\" stroke=\"{color}\" \
+             stroke-dasharray=\"5 3\"/><text x=\"{label_x:.1}\" y=\"{}\" text-anchor=\"{anchor}\" \
+             style=\"fill:{color}\">{name} {} ms</text>",
+            MARGIN.2,
+            MARGIN.2 + if name == "p50" { 10.0 } else { 24.0 },
+            number(value)
+        );
+    }
+    html.push_str("</svg>\n");
+    html
+}
+
+/// One bar per seed, red for the seeds that failed.
+fn events_per_seed(seeds: &[SeedFigures]) -> String {
+    let mut html = String::new();
+    svg_open(&mut html);
+    let (Some(first), Some(last)) = (seeds.first(), seeds.last()) else {
+        let _ = writeln!(html, "<text x=\"60\" y=\"40\">no seeds</text></svg>");
+        return html;
+    };
+    let count_max = seeds.iter().map(|s| s.events).max().unwrap_or(1).max(1) as f64;
+    let scale = Scale::new(first.seed as f64, (last.seed + 1) as f64, false);
+    axes(&mut html, &scale, count_max, "seed", "events");
+    let bottom = MARGIN.2 + PLOT_H;
+    let bar_w = (PLOT_W / seeds.len() as f64).max(0.6);
+    for figures in seeds {
+        let height = figures.events as f64 / count_max * PLOT_H;
+        let failed = figures.outcome != "passed";
+        let _ = writeln!(
+            html,
+            "<rect class=\"{}\" x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{height:.1}\" \
+             fill=\"{}\"><title>seed {}: {} events, {}</title></rect>",
+            if failed { "bar failed" } else { "bar" },
+            MARGIN.0 + scale.unit(figures.seed as f64) * PLOT_W,
+            bottom - height,
+            if failed { bar_w.max(2.0) } else { bar_w },
+            if failed { "#c62828" } else { "#8fa6bf" },
+            figures.seed,
+            figures.events,
+            escape_html(&figures.outcome)
+        );
+    }
+    html.push_str("</svg>\n");
+    html
+}
+
+fn failures_list(seeds: &[SeedFigures], flags: &str) -> String {
+    let failed: Vec<&SeedFigures> = seeds.iter().filter(|s| s.outcome != "passed").collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut html =
+        String::from("<h2 style=\"margin-top:18px\">Failing seeds</h2><ul class=\"failures\">\n");
+    for figures in failed {
+        let _ = writeln!(
+            html,
+            "<li>seed {}: {} — <code>stepraft-sim replay --seed {}{} --html seed-{}.html</code></li>",
+            figures.seed,
+            escape_html(&figures.outcome),
+            figures.seed,
+            escape_html(flags),
+            figures.seed
+        );
+    }
+    html.push_str("</ul>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(seed: u64, outcome: &str, events: u64, writes: &[u64]) -> SeedFigures {
+        SeedFigures {
+            seed,
+            outcome: outcome.to_string(),
+            events,
+            time_to_new_leader_us: vec![150_000, 300_000],
+            write_latencies_us: writes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_report_plots_every_seed_and_lists_the_failing_ones() {
+        let seeds = [
+            seed(0, "passed", 1000, &[2_000, 3_000]),
+            seed(1, "liveness", 500, &[40_000]),
+            seed(2, "passed", 800, &[]),
+        ];
+        let mut summary = CampaignSummary::default();
+        (summary.seeds, summary.violations) = (3, 1);
+        let page = render(&summary, &seeds, "3 seeds", " --duration 2");
+        assert_eq!(page.matches("<title>seed ").count(), 3, "one bar per seed");
+        assert_eq!(page.matches("class=\"bar failed\"").count(), 1);
+        assert!(page.contains("seed 1: liveness"));
+        assert!(page.contains("replay --seed 1 --duration 2 --html seed-1.html"));
+        assert!(page.contains("1 of 3 seeds failed"));
+        // Write latencies 2, 3 and 40 ms: the median is 3 ms.
+        assert!(page.contains("p50 3.0 ms, p99 40.0 ms"), "{page}");
+        assert!(!page.contains("<script"), "the report needs no script");
+    }
+
+    #[test]
+    fn histograms_count_every_sample_once() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        for log in [false, true] {
+            let svg = histogram(&samples, "ms", log);
+            let total: u64 = svg
+                .split("ms: ")
+                .skip(1)
+                .map(|rest| rest[..rest.find('<').expect("end")].parse::<u64>().expect("count"))
+                .sum();
+            assert_eq!(total, 100, "log scale: {log}");
+        }
+        assert!(histogram(&[], "ms", false).contains("no samples"));
+    }
+
+    #[test]
+    fn write_latencies_are_those_of_acknowledged_writes() {
+        use crate::history::{KvOp, KvOutput};
+        let operation = |op, invoked_us, completed_us, outcome| Operation {
+            client: 0,
+            op,
+            invoked_us,
+            completed_us,
+            outcome,
+        };
+        let put = || KvOp::Put { key: 1, value: "v".to_string() };
+        let history = [
+            operation(put(), 10, 30, OpOutcome::Ok(KvOutput::Done)),
+            operation(KvOp::Get { key: 1 }, 10, 50, OpOutcome::Ok(KvOutput::Value(None))),
+            operation(put(), 40, 900, OpOutcome::Unknown),
+            operation(put(), 60, 65, OpOutcome::Ok(KvOutput::Done)),
+        ];
+        assert_eq!(write_latencies_us(&history), vec![20, 5]);
+    }
+}

@@ -270,6 +270,8 @@ pub struct RunResult {
     /// For each time the leader was crashed, paused or cut off from a majority: how long,
     /// in simulated microseconds, until a leader of a later term was elected.
     pub time_to_new_leader_us: Vec<u64>,
+    /// Each acknowledged write, from invocation to acknowledgement, in simulated microseconds.
+    pub write_latencies_us: Vec<u64>,
 }
 
 /// Something that happens at a simulated instant.
@@ -363,6 +365,7 @@ pub fn run(config: &SimConfig) -> RunResult {
         recent: simulation.tracer.recent().map(ToString::to_string).collect(),
         trace: config.keep_trace.then(|| simulation.tracer.to_jsonl()),
         time_to_new_leader_us: simulation.time_to_new_leader_us,
+        write_latencies_us: crate::report::write_latencies_us(&simulation.history),
     }
 }
 

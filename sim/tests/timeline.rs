@@ -200,3 +200,33 @@ fn a_safety_violation_marks_the_nodes_it_names_and_draws_every_message() {
     assert_eq!(dom.matches("marker crash").count(), 1);
     assert!(dom.contains("partition split: {n1,n2} | {n3}"), "partition sides not shown");
 }
+
+#[test]
+fn replay_html_and_run_report_write_self_contained_pages() {
+    let scratch = Scratch::new("cli");
+    let (html, report) = (scratch.0.join("timeline.html"), scratch.0.join("report.html"));
+    let sim = env!("CARGO_BIN_EXE_stepraft-sim");
+    let replay = Command::new(sim)
+        .args(["replay", "--seed", "5", "--duration", "1", "--html"])
+        .arg(&html)
+        .output()
+        .expect("runs");
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let page = std::fs::read_to_string(&html).expect("timeline written");
+    assert!(page.contains(r#"<script type="application/json" id="trace-data">"#));
+    assert!(page.contains(r#""event":"deliver""#) && page.contains(r#""sent_us":"#));
+    let run = Command::new(sim)
+        .args(["run", "--seeds", "4", "--duration", "1", "--json", "--report"])
+        .arg(&report)
+        .output()
+        .expect("runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let page = std::fs::read_to_string(&report).expect("report written");
+    assert!(page.contains("Time to a new leader") && page.contains("Write latency"));
+    assert_eq!(page.matches("<title>seed ").count(), 4, "one bar per seed");
+    for page in [std::fs::read_to_string(&html).expect("read"), page] {
+        // Self-contained: nothing is fetched (the SVG namespace is an identifier, not a fetch).
+        let fetches = page.matches("src=\"http").count() + page.matches("href=\"http").count();
+        assert_eq!(fetches, 0, "the page loads something from the network");
+    }
+}
