@@ -261,13 +261,16 @@
     model.nodes.map((n) => `<option value="${n}">n${n}</option>`).join("");
 
   const legend = document.getElementById("legend");
-  legend.innerHTML = ROLE_NAMES.map((r) =>
+  legend.innerHTML = `<div class="heading">roles and faults</div>` + ROLE_NAMES.map((r) =>
     `<div><span class="swatch" style="background:${ROLE_COLORS[r]}"></span>${r}</div>`).join("") +
     `<div><span class="swatch" style="background:repeating-linear-gradient(45deg,#888 0 2px,#eee 2px 5px)"></span>down (crashed)</div>` +
     `<div><span class="swatch" style="background:repeating-linear-gradient(90deg,#7e57c2 0 2px,transparent 2px 6px)"></span>paused</div>` +
     `<div><span class="swatch" style="background:rgba(255,167,38,0.18);border-color:#f0a030"></span>partition</div>` +
     `<div><span class="swatch" style="background:${DROP_COLOR}"></span>violation / lost message</div>` +
-    `<div style="margin-top:8px;color:#66717f">index chart: commit (solid), applied (dashed), acknowledged writes (dots)</div>` +
+    `<div class="heading">messages, from send to delivery</div>` +
+    Array.from(model.kinds).sort().map((k) =>
+      `<div><span class="swatch line" style="background:${kindColor(k)}"></span>${esc(k)}</div>`).join("") +
+    `<div class="heading">index chart: commit (solid), applied (dashed), acknowledged writes (dots)</div>` +
     model.nodes.map((n) =>
       `<div><span class="swatch" style="background:${nodeColor(n)}"></span>n${n}</div>`).join("");
 
@@ -358,8 +361,9 @@
     out.push(`<g class="axis">`);
     for (let t = Math.ceil(view.t0 / step) * step; t <= view.t1; t += step) {
       const px = x(t).toFixed(1);
+      const anchor = +px > LABEL_W + plotWidth() - 30 ? "end" : "middle";
       out.push(`<line x1="${px}" x2="${px}" y1="${AXIS_H - 6}" y2="${chartTop + CHART_H}" stroke="#eef1f5"/>`,
-        `<text x="${px}" y="${AXIS_H - 10}" text-anchor="middle">${tickLabel(t, step)}</text>`);
+        `<text x="${px}" y="${AXIS_H - 10}" text-anchor="${anchor}">${tickLabel(t, step)}</text>`);
     }
     out.push(`<line x1="${LABEL_W}" x2="${width - RIGHT_PAD}" y1="${AXIS_H - 6}" y2="${AXIS_H - 6}" stroke="#c3cad3"/></g>`);
   }
@@ -378,7 +382,7 @@
       // A thin bar under each lane, coloured by the side the node is on.
       b.groups.forEach((g, k) => {
         for (const n of g) {
-          out.push(`<rect x="${x1}" y="${laneTop(n) + LANE_H + 1}" width="${Math.max(x2 - x1, 1)}" height="3" ` +
+          out.push(`<rect x="${x1}" y="${laneTop(n) + LANE_H + 1}" width="${Math.max(x2 - x1, 1)}" height="2.5" opacity="0.8" ` +
             `fill="${["#f0a030", "#8d6e63", "#26a69a", "#5c6bc0"][k % 4]}"/>`);
         }
       });
@@ -404,8 +408,8 @@
         const label = width > 110 ? `${s.role} · term ${s.term}` : `t${s.term}`;
         const light = s.role === "leader" ? " light" : "";
         labels.push(`<text class="term${light}" x="${x1 + 4}" y="${top + LANE_H / 2 + 4}">${label}</text>`);
-      } else if (s.role === "down" && width > 40) {
-        labels.push(`<text class="term" x="${x1 + 4}" y="${top + LANE_H / 2 + 4}">down</text>`);
+      } else if (s.role === "down" && width > 48) {
+        labels.push(`<text class="term" x="${x1 + 12}" y="${top + LANE_H / 2 + 4}">down</text>`);
       }
     });
     for (const p of model.pauses) {
@@ -415,8 +419,8 @@
       const selected = view.selected === "i" + p.i ? " selected" : "";
       out.push(`<rect class="event${selected}" data-i="${p.i}" x="${x1}" y="${top + 3}" width="${Math.max(x2 - x1, 1)}" ` +
         `height="${LANE_H - 6}" fill="url(#stripes)" stroke="#7e57c2" stroke-width="0.8"/>`);
-      if (x2 - x1 > 160) {
-        labels.push(`<text class="term paused-label" x="${x2 - 6}" y="${top + LANE_H / 2 + 4}" text-anchor="end">paused</text>`);
+      if (x2 - x1 > 260) {
+        labels.push(`<text class="term" x="${(x1 + x2) / 2}" y="${top + LANE_H / 2 + 4}" text-anchor="middle">paused</text>`);
       }
     }
     const suspect = model.suspects.has(node) ? " suspect" : "";
@@ -511,8 +515,11 @@
 
   function drawChartFrame(out) {
     out.push(`<g class="chart"><rect x="${LABEL_W}" y="${chartTop}" width="${plotWidth()}" height="${CHART_H}" fill="#fbfcfd" stroke="#e1e6ec"/>`,
-      `<text x="10" y="${chartTop + 12}" style="font-weight:600;fill:#1d2733">index</text>`,
-      `<text x="10" y="${chartTop + 26}">commit</text><text x="10" y="${chartTop + 39}">applied</text>`);
+      `<text x="8" y="${chartTop + 30}" style="font-weight:600;fill:#1d2733">index</text>`,
+      `<line x1="8" x2="20" y1="${chartTop + 41}" y2="${chartTop + 41}" stroke="#66717f" stroke-width="1.7"/>`,
+      `<text x="23" y="${chartTop + 44}" style="font-size:9.5px">commit</text>`,
+      `<line x1="8" x2="20" y1="${chartTop + 53}" y2="${chartTop + 53}" stroke="#66717f" stroke-dasharray="4 3"/>`,
+      `<text x="23" y="${chartTop + 56}" style="font-size:9.5px">applied</text>`);
     for (const v of new Set([0, Math.round(model.indexMax / 2), model.indexMax])) {
       out.push(`<text x="${LABEL_W - 6}" y="${chartY(v) + 4}" text-anchor="end">${v}</text>`,
         `<line x1="${LABEL_W}" x2="${LABEL_W + plotWidth()}" y1="${chartY(v)}" y2="${chartY(v)}" stroke="#e8ecf1"/>`);
@@ -553,8 +560,11 @@
     for (const p of model.phases) {
       if (p.t < view.t0 || p.t > view.t1 || p.t === 0) continue;
       const px = x(p.t).toFixed(1);
+      // Near the right edge the label goes on the left of its line.
+      const left = +px > LABEL_W + plotWidth() - 120;
       out.push(`<g class="event" data-i="${p.i}"><line x1="${px}" x2="${px}" y1="${AXIS_H - 6}" y2="${chartTop + CHART_H}" ` +
-        `stroke="#37474f" stroke-dasharray="6 4"/><text x="${+px + 4}" y="${chartTop - 8}" style="fill:#37474f">${esc(p.phase)} phase →</text></g>`);
+        `stroke="#37474f" stroke-dasharray="6 4"/><text x="${left ? +px - 4 : +px + 4}" y="${chartTop - 8}" ` +
+        `text-anchor="${left ? "end" : "start"}" style="fill:#37474f">${esc(p.phase)} phase ${left ? "" : "→"}</text></g>`);
     }
   }
 
@@ -648,7 +658,7 @@
       case "invoke": return `client ${r.client} request ${r.request} → n${r.node}`;
       case "complete": return `client ${r.client} request ${r.request}: ${r.outcome}` + (r.index ? ` at index ${r.index}` : "");
       case "phase": return `the ${r.phase} phase starts`;
-      case "violation": return `VIOLATION ${r.property}: ${r.detail}`;
+      case "violation": return `VIOLATION of ${r.property}`;
       default: return r.event;
     }
   }
@@ -796,6 +806,12 @@
   });
   window.addEventListener("resize", draw);
 
+  // `#…&i=N` in the URL opens with record N selected (for links to one event).
+  const linked = Number(hash.get("i"));
+  if (hash.has("i") && Number.isInteger(linked) && linked >= 0 && linked < records.length) {
+    view.selected = "i" + linked;
+    showRecord(linked);
+  }
   draw();
   document.body.setAttribute("data-lanes", String(model.nodes.length));
   document.body.setAttribute("data-ready", "1");
