@@ -55,7 +55,8 @@ fn dom_after_scripts(name: &str, page: &str) -> String {
     std::fs::write(&file, page).expect("page written");
     let profile = scratch.0.join("profile");
     // Without the background-networking flags chromium waits on refused connections.
-    let mut child = Command::new(chromium())
+    let browser = chromium();
+    let mut child = Command::new(&browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
         .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
         .arg(format!("--user-data-dir={}", profile.display()))
@@ -65,7 +66,13 @@ fn dom_after_scripts(name: &str, page: &str) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("chromium starts");
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot start {}: {error}; install Debian's chromium with \
+                 `sudo apt-get install -y chromium` (`.ci/run` does this when it is missing)",
+                browser.display()
+            )
+        });
     let started = Instant::now();
     let mut stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || {
