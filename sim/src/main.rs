@@ -140,6 +140,9 @@ struct RunArgs {
     /// Print the summary as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML report with plots over the seeds.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
 }
@@ -167,6 +170,9 @@ struct ReplayArgs {
     /// Where to write the JSONL trace.
     #[arg(long)]
     trace: Option<std::path::PathBuf>,
+    /// Where to write a self-contained HTML timeline of the run (opens offline in a browser).
+    #[arg(long)]
+    html: Option<std::path::PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
 }
@@ -327,7 +333,11 @@ fn run_command(args: &RunArgs) -> ExitCode {
     }
     let violations = AtomicU64::new(0);
     let replay_flags = args.world.flags();
+    let report = stepraft_sim::report::ReportCollector::default();
     let on_result = |result: &RunResult| {
+        if args.report.is_some() {
+            report.record(result);
+        }
         if result.outcome != Outcome::Passed {
             violations.fetch_add(1, Ordering::Relaxed);
             let replay = format!("--seed {}{replay_flags}", result.seed);
@@ -338,6 +348,16 @@ fn run_command(args: &RunArgs) -> ExitCode {
     };
     let (summary, _) = run_campaign(&template, args.first_seed, args.seeds, threads, &on_result);
     progress.finish_and_clear();
+    if let Some(path) = &args.report {
+        let title = format!("{} seeds from {}{}", args.seeds, args.first_seed, replay_flags);
+        let page =
+            stepraft_sim::report::render(&summary, &report.into_seeds(), &title, &replay_flags);
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("report: {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
     } else {
@@ -529,7 +549,7 @@ fn replay_command(args: &ReplayArgs) -> ExitCode {
         (None, Some(seed)) => args.world.config(seed),
         (None, None) => unreachable!("clap requires --seed or --schedule"),
     };
-    config.keep_trace = args.trace.is_some();
+    config.keep_trace = args.trace.is_some() || args.html.is_some();
     let replay = match (&args.schedule, args.seed) {
         (Some(path), _) => format!("--schedule {}{}", path.display(), args.world.flags()),
         (None, seed) => format!("--seed {}{}", seed.unwrap_or_default(), args.world.flags()),
@@ -541,6 +561,16 @@ fn replay_command(args: &ReplayArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!("trace: {} ({} events)", path.display(), trace.lines().count());
+    }
+    if let (Some(path), Some(trace)) = (&args.html, &result.trace) {
+        let title = format!("{replay} ({})", result.profile.label());
+        let page = stepraft_sim::timeline::render_jsonl(trace, &result.outcome, &title)
+            .expect("the simulator's own trace is valid JSON lines");
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("timeline: {}", path.display());
     }
     println!("seed {} ({}): {:?}", result.seed, result.profile.label(), result.outcome);
     println!("{}", serde_json::to_string(&result.stats).expect("stats serialize"));

@@ -26,6 +26,7 @@ impl Simulation {
         from: NodeId,
         to: NodeId,
         message: Message<KvCommand>,
+        sent_us: u64,
     ) -> Result<(), Violation> {
         let summary = MessageSummary::of(&message);
         let reason = if self.network.is_cut(from, to) {
@@ -37,10 +38,16 @@ impl Simulation {
         };
         if let Some(reason) = reason {
             self.stats.messages_dropped += 1;
-            self.trace(TraceEvent::Drop { from: from.0, to: to.0, message: summary, reason });
+            self.trace(TraceEvent::Drop {
+                from: from.0,
+                to: to.0,
+                message: summary,
+                reason,
+                sent_us,
+            });
             return Ok(());
         }
-        self.trace(TraceEvent::Deliver { from: from.0, to: to.0, message: summary });
+        self.trace(TraceEvent::Deliver { from: from.0, to: to.0, message: summary, sent_us });
         self.step_node(to, Input::Receive { from, message })
     }
 
@@ -174,6 +181,9 @@ impl Simulation {
             Output::Apply(entries) => {
                 self.checker.on_apply(id, &entries)?;
                 self.apply_entries(id, &entries);
+                if let Some(last) = entries.last() {
+                    self.trace(TraceEvent::Apply { node: id.0, index: last.index.0 });
+                }
                 Ok(())
             }
             Output::LeaderChanged { term, leader, role } => {
@@ -383,7 +393,14 @@ impl Simulation {
             Fate::Drop(reason) => {
                 self.stats.messages_dropped += 1;
                 let summary = MessageSummary::of(&message);
-                self.trace(TraceEvent::Drop { from: from.0, to: to.0, message: summary, reason });
+                let sent_us = self.now_us;
+                self.trace(TraceEvent::Drop {
+                    from: from.0,
+                    to: to.0,
+                    message: summary,
+                    reason,
+                    sent_us,
+                });
             }
             Fate::Deliver { delay_us, duplicate_us } => {
                 if let Some(duplicate_us) = duplicate_us {
@@ -391,9 +408,10 @@ impl Simulation {
                     let summary = MessageSummary::of(&message);
                     self.trace(TraceEvent::Duplicate { from: from.0, to: to.0, message: summary });
                     let copy = message.clone();
-                    self.schedule(duplicate_us, Event::Deliver { from, to, message: copy });
+                    let event = Event::Deliver { from, to, message: copy, sent_us: self.now_us };
+                    self.schedule(duplicate_us, event);
                 }
-                self.schedule(delay_us, Event::Deliver { from, to, message });
+                self.schedule(delay_us, Event::Deliver { from, to, message, sent_us: self.now_us });
             }
         }
     }

@@ -32,6 +32,8 @@ pub enum TraceEvent {
         to: u64,
         /// The message, summarized.
         message: MessageSummary,
+        /// When it was sent, in simulated microseconds (the timeline draws the flight).
+        sent_us: u64,
     },
     /// A message was lost.
     Drop {
@@ -41,6 +43,8 @@ pub enum TraceEvent {
         to: u64,
         /// The message, summarized.
         message: MessageSummary,
+        /// When it was sent (the record's own time for a message lost on sending).
+        sent_us: u64,
         /// `loss`, `partition`, `down` or `flaky`.
         reason: &'static str,
     },
@@ -109,6 +113,13 @@ pub enum TraceEvent {
         /// The node.
         node: u64,
         /// The new commit index.
+        index: u64,
+    },
+    /// A node applied committed entries to its state machine.
+    Apply {
+        /// The node.
+        node: u64,
+        /// The last index applied.
         index: u64,
     },
     /// A client sent a request.
@@ -221,8 +232,8 @@ impl fmt::Display for TraceRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>10.3}ms  ", self.time_us as f64 / 1000.0)?;
         match &self.event {
-            TraceEvent::Deliver { from, to, message } => write!(f, "{from}->{to} {message}"),
-            TraceEvent::Drop { from, to, message, reason } => {
+            TraceEvent::Deliver { from, to, message, .. } => write!(f, "{from}->{to} {message}"),
+            TraceEvent::Drop { from, to, message, reason, .. } => {
                 write!(f, "{from}->{to} {message} DROPPED ({reason})")
             }
             TraceEvent::Duplicate { from, to, message } => {
@@ -241,6 +252,7 @@ impl fmt::Display for TraceRecord {
                 write!(f, "n{node} {role} t{term} leader={leader:?}")
             }
             TraceEvent::Commit { node, index } => write!(f, "n{node} commit {index}"),
+            TraceEvent::Apply { node, index } => write!(f, "n{node} apply {index}"),
             TraceEvent::Invoke { client, request, node } => {
                 write!(f, "client{client}#{request} -> n{node}")
             }

@@ -289,6 +289,8 @@ pub struct RunResult {
     pub time_to_new_leader_us: Vec<u64>,
     /// What happened, as a schedule: running it reproduces this run.
     pub schedule: Schedule,
+    /// Each acknowledged write, from invocation to acknowledgement, in simulated microseconds.
+    pub write_latencies_us: Vec<u64>,
 }
 
 /// Something that happens at a simulated instant.
@@ -299,6 +301,7 @@ pub(crate) enum Event {
         from: NodeId,
         to: NodeId,
         message: Message<KvCommand>,
+        sent_us: u64,
     },
     ClientSend {
         id: RequestId,
@@ -420,6 +423,7 @@ pub fn run(config: &SimConfig) -> RunResult {
         trace: config.keep_trace.then(|| simulation.tracer.to_jsonl()),
         schedule: simulation.recorded_schedule(),
         time_to_new_leader_us: simulation.time_to_new_leader_us,
+        write_latencies_us: crate::report::write_latencies_us(&simulation.history),
     }
 }
 
@@ -575,7 +579,9 @@ impl Simulation {
                 self.schedule(period, Event::Tick(id));
                 self.tick_node(id)
             }
-            Event::Deliver { from, to, message } => self.deliver(from, to, message),
+            Event::Deliver { from, to, message, sent_us } => {
+                self.deliver(from, to, message, sent_us)
+            }
             Event::ClientSend { id, to } => self.client_request_arrives(id, to),
             Event::ClientReply { id, reply } => {
                 self.client_reply_arrives(id, reply);
