@@ -214,6 +214,18 @@ mod tests {
     }
 
     #[test]
+    fn a_log_rebuilt_after_a_snapshot_starts_right_after_it() {
+        let entry = Entry { term: Term(3), index: LogIndex(6), payload: Payload::Command(6) };
+        let log = RaftLog::from_parts(LogIndex(5), Term(2), vec![entry]);
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.last_term()),
+            (LogIndex(6), LogIndex(6), Term(3))
+        );
+        assert_eq!(log.term(LogIndex(5)), Ok(Term(2)), "the snapshot's last term is known");
+        assert!(log.term(LogIndex(4)).is_err());
+    }
+
+    #[test]
     fn compaction_keeps_the_suffix_and_reports_compacted_terms() {
         let mut log = log_of_terms(&[1, 1, 2, 3, 3]);
         log.compact_through(LogIndex(3));
