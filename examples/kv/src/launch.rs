@@ -162,3 +162,15 @@ pub fn fresh_directory(prefix: &str) -> std::io::Result<PathBuf> {
 pub fn remove_directory(path: &Path) {
     let _ = std::fs::remove_dir_all(path);
 }
+
+/// Polls `condition` every 20 ms until it holds.
+///
+/// # Panics
+/// When `timeout` passes first, naming `what` was awaited (for tests and scripts).
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stepraft_kv::client::{ClientError, KvClient};
-use stepraft_kv::launch::{self, LocalCluster};
+use stepraft_kv::launch::{self, wait_until, LocalCluster};
 use stepraft_sim::history::{KvOp, KvOutput, OpOutcome, Operation};
 use stepraft_sim::linearizability::{check_history, CheckLimits, Verdict};
 
@@ -157,14 +157,6 @@ fn hot_operation(
     };
     if result.is_err() {
         retry_pause(client_used);
-    }
-}
-
-fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

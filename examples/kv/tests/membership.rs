@@ -2,21 +2,13 @@
 //! leadership by transfer, and a voter is removed.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use stepraft_kv::client::KvClient;
-use stepraft_kv::launch::{self, LocalCluster};
+use stepraft_kv::launch::{self, wait_until, LocalCluster};
 
 const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_joining_node_is_added_takes_leadership_and_a_voter_is_removed() {
@@ -45,12 +37,12 @@ fn a_joining_node_is_added_takes_leadership_and_a_voter_is_removed() {
     kv.call("POST", "/members", Some(&json!({ "id": 4, "address": joiner })))
         .expect("node 4 is added");
     let mut on_fourth = KvClient::new(vec![joiner.clone()], Duration::from_secs(5));
-    wait_until("node 4 has the data", || {
+    wait_until(Duration::from_secs(20), "node 4 has the data", || {
         on_fourth.get("before", true).ok().flatten().as_deref() == Some("join")
     });
 
     kv.call("POST", "/leader", Some(&json!({ "id": 4 }))).expect("transfer starts");
-    wait_until("node 4 leads", || {
+    wait_until(Duration::from_secs(20), "node 4 leads", || {
         on_fourth.status().is_ok_and(|status| status["role"] == "leader")
     });
     // A write sent to a founder is redirected to the new leader.

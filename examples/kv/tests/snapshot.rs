@@ -4,21 +4,13 @@
 //! longer holds the entries it would need.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use stepraft_kv::client::KvClient;
-use stepraft_kv::launch::{self, LocalCluster};
+use stepraft_kv::launch::{self, wait_until, LocalCluster};
 
 const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn number(status: &serde_json::Value, field: &str) -> u64 {
     status[field].as_u64().unwrap_or_else(|| panic!("{field} in {status}"))
@@ -56,7 +48,7 @@ fn nodes_compact_restart_from_a_snapshot_and_catch_up_newcomers_with_one() {
     cluster.start(follower).expect("restart");
     let mut on_follower =
         KvClient::new(vec![founders[follower - 1].clone()], Duration::from_secs(5));
-    wait_until("the restarted follower has every write", || {
+    wait_until(Duration::from_secs(30), "the restarted follower has every write", || {
         (0..150).step_by(7).chain([149]).all(|key| {
             on_follower.get(&format!("k{key}"), true).ok().flatten() == Some(format!("v{key}"))
         })
@@ -79,7 +71,7 @@ fn nodes_compact_restart_from_a_snapshot_and_catch_up_newcomers_with_one() {
     kv.call("POST", "/members", Some(&json!({ "id": 4, "address": joiner })))
         .expect("node 4 is added");
     let mut on_fourth = KvClient::new(vec![joiner.clone()], Duration::from_secs(5));
-    wait_until("node 4 has the data", || {
+    wait_until(Duration::from_secs(30), "node 4 has the data", || {
         on_fourth.get("k0", true).ok().flatten().as_deref() == Some("v0")
             && on_fourth.get("k149", true).ok().flatten().as_deref() == Some("v149")
     });
