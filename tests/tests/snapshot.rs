@@ -219,10 +219,19 @@ fn a_gap_is_answered_with_the_expected_offset_and_a_duplicate_changes_nothing() 
     };
     let by_offset =
         |offset: u64| chunks.iter().find(|c| c.offset == offset).expect("chunk").clone();
-    assert_eq!(answer(&mut cluster, &by_offset(4)), Some(SnapshotOutcome::Gap { next_offset: 0 }));
+    // The first chunk of a transfer starts it at once.
     assert_eq!(
         answer(&mut cluster, &by_offset(0)),
         Some(SnapshotOutcome::Received { next_offset: 4 })
+    );
+    // A later chunk of another snapshot does not: that transfer must start at offset 0.
+    let mut other = by_offset(4);
+    other.meta.index = other.meta.index.prev();
+    assert_eq!(answer(&mut cluster, &other), Some(SnapshotOutcome::Gap { next_offset: 0 }));
+    assert_eq!(
+        answer(&mut cluster, &by_offset(0)),
+        Some(SnapshotOutcome::Received { next_offset: 4 }),
+        "the first transfer is kept"
     );
     assert_eq!(
         answer(&mut cluster, &by_offset(0)),
