@@ -249,3 +249,41 @@ fn a_learner_answers_vote_requests_in_case_it_was_promoted_in_a_configuration_it
         stepraft::Output::Send { message: stepraft::Message::RequestVoteResponse(r), .. } if r.granted
     )));
 }
+
+#[test]
+fn a_joint_configuration_is_left_only_once_it_is_committed_not_when_an_earlier_entry_commits() {
+    let (mut cluster, leader) = ready(3);
+    cluster.add_passive_node(NodeId(4));
+    // An entry, then a joint change, both sent to the followers.
+    let entry = cluster.propose(leader, 7).expect("leader");
+    let change = MembershipChange::Replace { voters: set(&[1, 2, 4]), learners: BTreeSet::new() };
+    let joint_at = cluster.change_membership(leader, change).expect("valid");
+    cluster.deliver_all_but_responses();
+    // Only the acknowledgements of the earlier entry come back: it commits, the joint
+    // configuration does not.
+    let acks: Vec<_> = cluster
+        .take_in_flight()
+        .into_iter()
+        .filter(|envelope| {
+            matches!(
+                envelope.message,
+                stepraft::Message::AppendEntriesResponse(stepraft::AppendEntriesResponse {
+                    outcome: stepraft::AppendOutcome::Success { match_index },
+                    ..
+                }) if match_index == entry
+            )
+        })
+        .collect();
+    assert!(!acks.is_empty(), "the followers acknowledged the entry on its own");
+    for ack in acks {
+        let input = stepraft::Input::Receive { from: ack.from, message: ack.message };
+        cluster.step(ack.to, input);
+    }
+    let node = cluster.node(leader);
+    assert!(node.commit_index() >= entry && node.commit_index() < joint_at);
+    assert!(node.membership().is_joint(), "still joint: its entry is not committed");
+    assert_eq!(node.last_index(), joint_at, "no leave-joint entry appended yet");
+    settle(&mut cluster);
+    let leader = cluster.leader().expect("a leader");
+    assert!(!cluster.node(leader).membership().is_joint(), "left once committed");
+}
