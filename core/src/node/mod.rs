@@ -648,6 +648,25 @@ impl<T: Command> Node<T> {
     }
 }
 
+/// The leader's progress of `peer`, for handling its answer. `None` — the answer counted as
+/// ignored — on a node that is not leading, or for a peer the leader does not replicate to.
+fn peer_progress<'a>(
+    role: &'a mut RoleState,
+    stats: &mut NodeStats,
+    peer: NodeId,
+) -> Option<&'a mut Progress> {
+    let progress = match role {
+        RoleState::Leader(leader) => leader.progress.get_mut(&peer),
+        RoleState::Follower { .. }
+        | RoleState::PreCandidate { .. }
+        | RoleState::Candidate { .. } => None,
+    };
+    if progress.is_none() {
+        stats.ignored_messages += 1;
+    }
+    progress
+}
+
 /// Checks that a durable log is one this library could have written.
 fn check_durable_log<T>(
     hard_state: &HardState,

@@ -1,6 +1,6 @@
 //! Log replication (§5.3, §5.4.2): proposals, AppendEntries on both sides, heartbeats, commit.
 
-use super::{Node, RoleState};
+use super::{peer_progress, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::error::ProposeError;
 use crate::io::{Output, Persist, Proposal};
@@ -280,14 +280,7 @@ impl<T: Command> Node<T> {
         response: AppendEntriesResponse,
     ) {
         let last_index = self.log.last_index();
-        let RoleState::Leader(leader) = &mut self.role else {
-            self.stats.ignored_messages += 1;
-            return;
-        };
-        let Some(progress) = leader.progress.get_mut(&from) else {
-            self.stats.ignored_messages += 1;
-            return;
-        };
+        let Some(progress) = peer_progress(&mut self.role, &mut self.stats, from) else { return };
         match response.outcome {
             AppendOutcome::Success { match_index } if match_index <= last_index => {
                 if progress.on_success(match_index) {

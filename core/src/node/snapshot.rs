@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Node, RoleState};
+use super::{peer_progress, Node, RoleState};
 use crate::entry::Command;
 use crate::error::SnapshotError;
 use crate::io::{Output, Persist};
@@ -201,14 +201,7 @@ impl<T: Command> Node<T> {
         response: InstallSnapshotResponse,
     ) {
         let last_index = self.log.last_index();
-        let RoleState::Leader(leader) = &mut self.role else {
-            self.stats.ignored_messages += 1;
-            return;
-        };
-        let Some(progress) = leader.progress.get_mut(&from) else {
-            self.stats.ignored_messages += 1;
-            return;
-        };
+        let Some(progress) = peer_progress(&mut self.role, &mut self.stats, from) else { return };
         if progress.pending_snapshot() != Some(response.snapshot_index) {
             // An answer about a transfer that is over or was restarted with a newer snapshot.
             self.stats.ignored_messages += 1;
