@@ -77,6 +77,32 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Starts a node `id` outside the cluster, with `--join`: it waits, passive, for the
+    /// cluster to add it (`POST /members`). It listens on `address`, keeps its data beside the
+    /// cluster's, gets `extra_arguments`, and exits when the returned child's stdin closes.
+    ///
+    /// # Errors
+    /// The IO error of spawning the process.
+    pub fn spawn_joiner(
+        &self,
+        id: usize,
+        address: &str,
+        extra_arguments: &[&str],
+    ) -> std::io::Result<Child> {
+        let peers: Vec<String> =
+            self.addresses.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
+        Command::new(&self.executable)
+            .args(["serve", "--id", &id.to_string(), "--join", "--exit-with-stdin"])
+            .args(extra_arguments)
+            .args(["--listen", address, "--peers", &peers.join(",")])
+            .arg("--data")
+            .arg(self.data_directory(id))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    }
+
     /// Starts every node.
     ///
     /// # Errors

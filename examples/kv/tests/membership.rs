@@ -1,7 +1,6 @@
 //! Membership over the HTTP API: a node started with `--join` is added, catches up, takes
 //! leadership by transfer, and a voter is removed.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
@@ -20,17 +19,7 @@ fn a_joining_node_is_added_takes_leadership_and_a_voter_is_removed() {
         LocalCluster::new(EXECUTABLE.into(), directory.clone(), founders.clone(), arguments, true);
     cluster.start_all().expect("servers start");
     cluster.wait_for_leader(Duration::from_secs(20)).expect("a leader");
-    let peers: Vec<String> =
-        founders.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-    let mut fourth = Command::new(EXECUTABLE)
-        .args(["serve", "--id", "4", "--join", "--tick-ms", "20", "--exit-with-stdin"])
-        .args(["--listen", &joiner, "--peers", &peers.join(",")])
-        .arg("--data")
-        .arg(directory.join("node-4"))
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node 4 starts");
+    let mut fourth = cluster.spawn_joiner(4, &joiner, &["--tick-ms", "20"]).expect("node 4 starts");
 
     let mut kv = KvClient::new(founders.clone(), Duration::from_secs(5));
     kv.put("before", "join").expect("put");

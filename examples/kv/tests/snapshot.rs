@@ -3,7 +3,6 @@
 //! after it, and a node that joins later is caught up by InstallSnapshot, since the leader no
 //! longer holds the entries it would need.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
@@ -56,17 +55,12 @@ fn nodes_compact_restart_from_a_snapshot_and_catch_up_newcomers_with_one() {
     assert!(number(&on_follower.status().expect("status"), "snapshot_index") > 0);
 
     // A newcomer needs entries the leader compacted long ago: it gets the snapshot.
-    let peers: Vec<String> =
-        founders.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-    let mut fourth = Command::new(EXECUTABLE)
-        .args(["serve", "--id", "4", "--join", "--tick-ms", "20", "--exit-with-stdin"])
-        .args(["--snapshot-every", "25", "--compaction-tail", "5"])
-        .args(["--listen", &joiner, "--peers", &peers.join(",")])
-        .arg("--data")
-        .arg(directory.join("node-4"))
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let mut fourth = cluster
+        .spawn_joiner(
+            4,
+            &joiner,
+            &["--tick-ms", "20", "--snapshot-every", "25", "--compaction-tail", "5"],
+        )
         .expect("node 4 starts");
     kv.call("POST", "/members", Some(&json!({ "id": 4, "address": joiner })))
         .expect("node 4 is added");
