@@ -105,6 +105,7 @@ mod log;
 mod membership;
 mod message;
 mod node;
+mod peer_map;
 mod progress;
 pub mod quorum;
 mod snapshot;

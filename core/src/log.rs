@@ -101,6 +101,30 @@ impl<T> RaftLog<T> {
         }
     }
 
+    /// Appends clones of `entries`, which must continue the log. Cloning an entry only clones
+    /// its command (a reference count for shared payloads), so a caller can hand the same
+    /// vector on to a persist instead of allocating a second one.
+    pub(crate) fn extend_from_slice(&mut self, entries: &[Entry<T>])
+    where
+        T: Clone,
+    {
+        debug_assert!(
+            entries.first().is_none_or(|first| first.index == self.last_index().next()),
+            "invariant: consecutive"
+        );
+        debug_assert!(
+            entries.first().is_none_or(|first| first.term >= self.last_term()),
+            "invariant: terms never decrease"
+        );
+        debug_assert!(
+            entries
+                .windows(2)
+                .all(|pair| pair[1].index == pair[0].index.next() && pair[1].term >= pair[0].term),
+            "invariant: consecutive, terms never decrease"
+        );
+        self.entries.extend_from_slice(entries);
+    }
+
     /// Removes every entry with index `>= from`.
     pub(crate) fn truncate_from(&mut self, from: LogIndex) {
         debug_assert!(from > self.offset, "invariant: never truncate below the offset");

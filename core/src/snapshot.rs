@@ -22,7 +22,8 @@ pub struct SnapshotMeta {
     /// The term of the entry at `index`.
     pub term: Term,
     /// The configuration in force at `index`: the latest configuration entry at or before it.
-    pub membership: Membership,
+    /// Shared, so that every chunk of a transfer carries it without copying the sets.
+    pub membership: Arc<Membership>,
 }
 
 /// A snapshot: its metadata and the application's serialized state machine.

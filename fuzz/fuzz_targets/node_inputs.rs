@@ -485,7 +485,7 @@ impl FMessage {
                     meta: SnapshotMeta {
                         index: index.get(node),
                         term: snapshot_term.get(node),
-                        membership: Membership::with_voters(voters),
+                        membership: Membership::with_voters(voters).into(),
                     },
                     total_bytes: u64::from(total_bytes % 32),
                     offset: u64::from(offset % 32),

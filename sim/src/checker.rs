@@ -481,7 +481,7 @@ mod tests {
         SnapshotMeta {
             index: LogIndex(index),
             term: Term(term),
-            membership: stepraft::Membership::with_voters([NodeId(1)]),
+            membership: stepraft::Membership::with_voters([NodeId(1)]).into(),
         }
     }
 

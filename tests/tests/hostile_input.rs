@@ -136,7 +136,7 @@ fn snapshot_meta() -> impl Strategy<Value = SnapshotMeta> {
         |(index, term, voters)| SnapshotMeta {
             index,
             term,
-            membership: Membership::with_voters(voters.into_iter().map(NodeId)),
+            membership: Membership::with_voters(voters.into_iter().map(NodeId)).into(),
         },
     )
 }

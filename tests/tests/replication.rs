@@ -143,3 +143,55 @@ fn index_range_reads_serve_committed_entries_and_say_why_not() {
         Err(RangeError::NotCommitted { end: LogIndex(9), commit: LogIndex(4) })
     );
 }
+
+/// An IO layer that hands written and applied entry vectors back with `Node::recycle` gets
+/// them back in later outputs: the node allocates no new vector per batch.
+#[test]
+fn recycled_entry_vectors_carry_later_persists_messages_and_applies() {
+    use stepraft::{Config, Node, Persist};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let mut leader: Node<u64> = Node::new(Config::new(NodeId(1), ids)).expect("valid config");
+    let _ = leader.step_in_place(Input::Campaign);
+    // PreVote, then the election, each won with node 2's vote.
+    let pre_vote = stepraft::RequestVoteResponse { term: Term(leader.term().0 + 1), granted: true };
+    let message = Message::PreVoteResponse(pre_vote);
+    let _ = leader.step_in_place(Input::Receive { from: NodeId(2), message });
+    let vote = stepraft::RequestVoteResponse { term: leader.term(), granted: true };
+    let message = Message::RequestVoteResponse(vote);
+    let _ = leader.step_in_place(Input::Receive { from: NodeId(2), message });
+    assert_eq!(leader.role(), stepraft::Role::Leader);
+    // Both followers hold the leader's no-op: their progress streams appends from now on.
+    for follower in [NodeId(2), NodeId(3)] {
+        let outcome = stepraft::AppendOutcome::Success { match_index: leader.last_index() };
+        let response = stepraft::AppendEntriesResponse { term: leader.term(), outcome };
+        let message = Message::AppendEntriesResponse(response);
+        let _ = leader.step_in_place(Input::Receive { from: follower, message });
+    }
+
+    let recycled: Vec<Vec<stepraft::Entry<u64>>> = (0..3).map(|_| Vec::with_capacity(8)).collect();
+    let mut addresses: Vec<*const stepraft::Entry<u64>> =
+        recycled.iter().map(|buffer| buffer.as_ptr()).collect();
+    for buffer in recycled {
+        leader.recycle(buffer);
+    }
+    let outputs = leader.step_in_place(Input::Propose(Proposal::one(ProposalId(1), 7)));
+    let mut carried = Vec::new();
+    for output in &outputs {
+        match output {
+            Output::Persist(Persist::Append(entries)) => {
+                assert_eq!(entries.capacity(), 8, "a recycled vector, not a new one");
+                carried.push(entries.as_ptr())
+            }
+            Output::Send { message: Message::AppendEntries(append), .. }
+                if !append.entries.is_empty() =>
+            {
+                assert_eq!(append.entries.capacity(), 8, "a recycled vector, not a new one");
+                carried.push(append.entries.as_ptr())
+            }
+            _ => {}
+        }
+    }
+    carried.sort();
+    addresses.sort();
+    assert_eq!(carried, addresses, "the persist and both appends reuse the recycled vectors");
+}

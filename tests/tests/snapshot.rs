@@ -334,7 +334,7 @@ fn the_disk_keeps_a_matching_log_and_discards_a_conflicting_one() {
         meta: SnapshotMeta {
             index: LogIndex(index),
             term: Term(term),
-            membership: Membership::with_voters([NodeId(1)]),
+            membership: Membership::with_voters([NodeId(1)]).into(),
         },
         data: Arc::from(&b"s"[..]),
     };
@@ -368,7 +368,7 @@ fn a_durable_log_that_does_not_continue_the_snapshot_is_refused() {
         meta: SnapshotMeta {
             index: LogIndex(10),
             term: Term(2),
-            membership: Membership::with_voters([NodeId(1)]),
+            membership: Membership::with_voters([NodeId(1)]).into(),
         },
         data: Arc::from(&[][..]),
     };
@@ -461,7 +461,7 @@ fn an_append_from_inside_the_snapshot_is_acknowledged_only_up_to_the_commit() {
             meta: SnapshotMeta {
                 index: LogIndex(5),
                 term: Term(1),
-                membership: Membership::with_voters(voters),
+                membership: Membership::with_voters(voters).into(),
             },
             data: Arc::from(&[][..]),
         }),

@@ -1,7 +1,7 @@
 //! Leader election (§5.2, §5.4.1) with PreVote (thesis §9.6) and CheckQuorum: timers, role
 //! changes, votes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rand_core::Rng;
 
@@ -12,6 +12,7 @@ use crate::message::{
     AppendEntriesResponse, AppendOutcome, HeartbeatResponse, InstallSnapshotResponse, Message,
     ReadIndexResponse, RequestVote, RequestVoteResponse, SnapshotOutcome,
 };
+use crate::peer_map::PeerMap;
 use crate::progress::Progress;
 use crate::quorum::VoteResult;
 use crate::types::{NodeId, Term};
@@ -72,9 +73,8 @@ impl<T: Command> Node<T> {
     fn check_quorum(&mut self) {
         let RoleState::Leader(leader) = &mut self.role else { return };
         let me = self.config.id;
-        let heard_from_quorum = self
-            .membership
-            .has_quorum(|voter| voter == me || leader.recent_active.contains(&voter));
+        let heard_from_quorum =
+            self.membership.has_quorum(|voter| voter == me || leader.recent_active.contains(voter));
         leader.recent_active.clear();
         if self.config.check_quorum && !heard_from_quorum {
             self.become_follower(self.term, None);
@@ -186,7 +186,7 @@ impl<T: Command> Node<T> {
             uncommitted_bytes: 0,
             match_scratch: Vec::new(),
             reads: LeaderReads::default(),
-            recent_active: BTreeSet::new(),
+            recent_active: PeerMap::default(),
             transfer: None,
         })));
         self.election_elapsed = 0;

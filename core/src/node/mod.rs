@@ -7,7 +7,7 @@ mod replication;
 mod snapshot;
 mod transfer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +20,7 @@ use crate::io::{DurableState, HardState, Input, Output, Persist, Role};
 use crate::log::RaftLog;
 use crate::membership::Membership;
 use crate::message::Message;
+use crate::peer_map::PeerMap;
 use crate::progress::Progress;
 use crate::snapshot::{IncomingSnapshot, Snapshot};
 use crate::types::{LogIndex, NodeId, Term};
@@ -93,7 +94,7 @@ enum RoleState {
 #[derive(Clone, Debug)]
 struct LeaderState {
     /// Replication progress of every other voter.
-    progress: BTreeMap<NodeId, Progress>,
+    progress: PeerMap<Progress>,
     heartbeat_elapsed: u32,
     /// Command bytes appended in this term and not yet committed.
     uncommitted_bytes: u64,
@@ -102,7 +103,7 @@ struct LeaderState {
     /// ReadIndex state: rounds, acknowledgements, reads awaiting confirmation.
     reads: LeaderReads,
     /// Peers heard from in the current CheckQuorum period.
-    recent_active: BTreeSet<NodeId>,
+    recent_active: PeerMap<()>,
     /// The leadership transfer in progress, if any.
     transfer: Option<transfer::Transfer>,
 }
@@ -136,6 +137,9 @@ struct Pending<T> {
     async_appends: Vec<Persist<T>>,
     sends: Vec<Output<T>>,
     notices: Vec<Output<T>>,
+    /// Empty entry vectors handed back with [`Node::recycle`], reused for the next message,
+    /// persist or apply instead of allocating.
+    entry_buffers: Vec<Vec<Entry<T>>>,
 }
 
 impl<T> Default for Pending<T> {
@@ -145,9 +149,14 @@ impl<T> Default for Pending<T> {
             async_appends: Vec::new(),
             sends: Vec::new(),
             notices: Vec::new(),
+            entry_buffers: Vec::new(),
         }
     }
 }
+
+/// How many recycled entry vectors a node keeps: enough for the messages, persists and applies
+/// of a few steps in flight; more would only hold memory.
+const RECYCLED_BUFFERS_MAX: usize = 32;
 
 /// What the end-of-step invariant check compares against.
 struct StepStart {
@@ -325,7 +334,7 @@ impl<T: Command> Node<T> {
             return;
         }
         if let RoleState::Leader(leader) = &mut self.role {
-            leader.recent_active.insert(from);
+            leader.recent_active.insert(from, ());
         }
         match message {
             Message::RequestVote(request) => self.on_request_vote(from, request),
@@ -345,6 +354,24 @@ impl<T: Command> Node<T> {
             }
             // Routed by `on_receive` before the term rules.
             Message::PreVote(_) | Message::PreVoteResponse(_) => {}
+        }
+    }
+
+    /// Hands back an entry vector from an output the IO layer is done with: the entries of a
+    /// written [`Persist::Append`], of an executed [`Output::Apply`], or of a received
+    /// [`AppendEntries`](crate::AppendEntries) it did not pass on. The node empties it and
+    /// reuses its allocation for a later output, so that a runtime which recycles pays no
+    /// allocation per entry batch. Optional: a vector that is simply dropped costs only its
+    /// allocation. Vectors beyond a small pool, or larger than one message's worth of
+    /// entries, are dropped.
+    pub fn recycle(&mut self, mut entries: Vec<Entry<T>>) {
+        let capacity_max = self.config.entries_per_message_max.max(64);
+        if self.pending.entry_buffers.len() < RECYCLED_BUFFERS_MAX
+            && entries.capacity() > 0
+            && entries.capacity() <= capacity_max
+        {
+            entries.clear();
+            self.pending.entry_buffers.push(entries);
         }
     }
 
@@ -448,7 +475,8 @@ impl<T: Command> Node<T> {
             }
         }
         if self.commit > self.applied {
-            let entries = self.log.slice(self.applied.next(), self.commit).to_vec();
+            let mut entries = self.pending.entry_buffers.pop().unwrap_or_default();
+            entries.extend_from_slice(self.log.slice(self.applied.next(), self.commit));
             self.applied = self.commit;
             outputs.push(Output::Apply(entries));
         }
@@ -620,7 +648,7 @@ impl<T: Command> Node<T> {
     /// The leader's view of `peer`'s replication; `None` on a non-leader or for an unknown peer.
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
         match &self.role {
-            RoleState::Leader(leader) => leader.progress.get(&peer),
+            RoleState::Leader(leader) => leader.progress.get(peer),
             RoleState::Follower { .. }
             | RoleState::PreCandidate { .. }
             | RoleState::Candidate { .. } => None,
@@ -656,7 +684,7 @@ fn peer_progress<'a>(
     peer: NodeId,
 ) -> Option<&'a mut Progress> {
     let progress = match role {
-        RoleState::Leader(leader) => leader.progress.get_mut(&peer),
+        RoleState::Leader(leader) => leader.progress.get_mut(peer),
         RoleState::Follower { .. }
         | RoleState::PreCandidate { .. }
         | RoleState::Candidate { .. } => None,

@@ -85,7 +85,7 @@ impl<T: Command> Node<T> {
         let (membership, index) = latest.unwrap_or_else(|| match &self.snapshot {
             // The snapshot's configuration is committed, so the snapshot's index is as good
             // as its entry's for every check (`membership_index <= commit`).
-            Some(snapshot) => (snapshot.meta.membership.clone(), snapshot.meta.index),
+            Some(snapshot) => (Membership::clone(&snapshot.meta.membership), snapshot.meta.index),
             None => (self.initial_membership.clone(), LogIndex(0)),
         });
         self.set_membership(membership, index);
@@ -103,9 +103,9 @@ impl<T: Command> Node<T> {
         let members = self.membership.members();
         let me = self.config.id;
         let RoleState::Leader(leader) = &mut self.role else { return };
-        leader.progress.retain(|peer, _| members.contains(peer));
+        leader.progress.retain(|peer, _| members.contains(&peer));
         for &member in members.iter().filter(|&&member| member != me) {
-            leader.progress.entry(member).or_insert_with(|| Progress::new(last_index));
+            leader.progress.get_or_insert_with(member, || Progress::new(last_index));
         }
     }
 

@@ -68,18 +68,16 @@ impl<T: Command> Node<T> {
         }
         leader.uncommitted_bytes = would_be;
         let first = last_index.next();
-        let entries: Vec<Entry<T>> = commands
-            .into_iter()
-            .zip(first.0..)
-            .map(|(command, index)| Entry {
-                term,
-                index: LogIndex(index),
-                payload: Payload::Command(command),
-            })
-            .collect();
+        let mut entries = self.pending.entry_buffers.pop().unwrap_or_default();
+        entries.extend(commands.into_iter().zip(first.0..).map(|(command, index)| Entry {
+            term,
+            index: LogIndex(index),
+            payload: Payload::Command(command),
+        }));
         let last = first.plus(entries.len() as u64 - 1);
-        self.persist_leader_append(entries.clone());
-        self.log.append(entries);
+        // The log keeps clones and the persist takes the vector: one allocation per proposal.
+        self.log.extend_from_slice(&entries);
+        self.persist_leader_append(entries);
         Ok((first, last))
     }
 
@@ -96,14 +94,7 @@ impl<T: Command> Node<T> {
     /// The leader's first peer after `after` (or its first peer), in id order.
     fn next_peer(&self, after: Option<NodeId>) -> Option<NodeId> {
         let RoleState::Leader(leader) = &self.role else { return None };
-        match after {
-            None => leader.progress.keys().next().copied(),
-            Some(after) => leader
-                .progress
-                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-                .next()
-                .map(|(&peer, _)| peer),
-        }
+        leader.progress.key_after(after)
     }
 
     /// Sends `peer` the entries after its next index, within the per-message limits. With
@@ -112,7 +103,7 @@ impl<T: Command> Node<T> {
     /// snapshot instead (§7).
     pub(super) fn send_append(&mut self, peer: NodeId, allow_empty: bool) {
         let RoleState::Leader(leader) = &mut self.role else { return };
-        let Some(progress) = leader.progress.get_mut(&peer) else { return };
+        let Some(progress) = leader.progress.get_mut(peer) else { return };
         let next = progress.next_index();
         let prev_log_index = next.prev();
         let Ok(prev_log_term) = self.log.term(prev_log_index) else {
@@ -138,11 +129,13 @@ impl<T: Command> Node<T> {
             return;
         }
         progress.on_sent(prev_log_index.plus(entries.len() as u64), entries.len());
+        let mut buffer = self.pending.entry_buffers.pop().unwrap_or_default();
+        buffer.extend_from_slice(entries);
         let message = AppendEntries {
             term: self.term,
             prev_log_index,
             prev_log_term,
-            entries: entries.to_vec(),
+            entries: buffer,
             leader_commit: self.commit,
         };
         self.send(peer, Message::AppendEntries(message));
@@ -156,7 +149,7 @@ impl<T: Command> Node<T> {
         let heartbeats: Vec<(NodeId, Heartbeat)> = leader
             .progress
             .iter()
-            .map(|(&peer, progress)| {
+            .map(|(peer, progress)| {
                 let commit = self.commit.min(progress.match_index());
                 (peer, Heartbeat { term: self.term, commit, round })
             })
@@ -261,11 +254,13 @@ impl<T: Command> Node<T> {
             first_new = position;
             break;
         }
-        let new_entries = entries.split_off(first_new);
-        if !new_entries.is_empty() {
-            self.persist_log_change(Persist::Append(new_entries.clone()));
-            self.adopt_appended_membership(&new_entries);
-            self.log.append(new_entries);
+        // Reuse the message's vector for the persist: usually every entry is new, and then
+        // nothing is allocated here.
+        entries.drain(..first_new);
+        if !entries.is_empty() {
+            self.adopt_appended_membership(&entries);
+            self.log.extend_from_slice(&entries);
+            self.persist_log_change(Persist::Append(entries));
         }
         if truncated {
             // A truncated configuration entry is undone (§4.1): recompute from the log.
@@ -283,7 +278,10 @@ impl<T: Command> Node<T> {
         let Some(progress) = peer_progress(&mut self.role, &mut self.stats, from) else { return };
         match response.outcome {
             AppendOutcome::Success { match_index } if match_index <= last_index => {
-                if progress.on_success(match_index) {
+                // An acknowledgement at or below the commit index cannot move the majority's
+                // index past it, so the commit computation is skipped (the second answer to
+                // each append, in a three-node cluster).
+                if progress.on_success(match_index) && match_index > self.commit {
                     self.maybe_commit();
                 }
                 self.send_append(from, false);
@@ -324,7 +322,7 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         };
-        let Some(progress) = leader.progress.get_mut(&from) else {
+        let Some(progress) = leader.progress.get_mut(from) else {
             self.stats.ignored_messages += 1;
             return;
         };
@@ -351,7 +349,7 @@ impl<T: Command> Node<T> {
             if voter == me {
                 own_match
             } else {
-                progress.get(&voter).map_or(LogIndex(0), |p| p.match_index())
+                progress.get(voter).map_or(LogIndex(0), |p| p.match_index())
             }
         });
         if candidate <= self.commit || self.log.term(candidate) != Ok(self.term) {

@@ -55,17 +55,18 @@ impl<T: Command> Node<T> {
 
     /// The configuration in force at `index`: the latest configuration entry at or before it
     /// in the log, else the snapshot's, else the initial one.
-    fn membership_at(&self, index: LogIndex) -> Membership {
+    fn membership_at(&self, index: LogIndex) -> Arc<Membership> {
         let in_log = self
             .log
             .slice(self.log.first_index(), index)
             .iter()
             .rev()
             .find_map(|entry| entry.payload.membership().cloned());
-        in_log.unwrap_or_else(|| match &self.snapshot {
-            Some(snapshot) => snapshot.meta.membership.clone(),
-            None => self.initial_membership.clone(),
-        })
+        match (in_log, &self.snapshot) {
+            (Some(membership), _) => Arc::new(membership),
+            (None, Some(snapshot)) => Arc::clone(&snapshot.meta.membership),
+            (None, None) => Arc::new(self.initial_membership.clone()),
+        }
     }
 
     /// Sends `peer` the next chunks of the snapshot, as the window allows, (re)starting the
@@ -77,7 +78,7 @@ impl<T: Command> Node<T> {
             return;
         };
         let RoleState::Leader(leader) = &mut self.role else { return };
-        let Some(progress) = leader.progress.get_mut(&peer) else { return };
+        let Some(progress) = leader.progress.get_mut(peer) else { return };
         if progress.pending_snapshot() != Some(snapshot.meta.index) {
             progress.become_snapshot(snapshot.meta.index);
             self.stats.snapshots_sent += 1;

@@ -54,7 +54,7 @@ impl<T: Command> Node<T> {
             return;
         }
         let caught_up =
-            leader.progress.get(&peer).is_some_and(|progress| progress.match_index() == last_index);
+            leader.progress.get(peer).is_some_and(|progress| progress.match_index() == last_index);
         if caught_up {
             if let RoleState::Leader(leader) = &mut self.role {
                 leader.reads.revoke_lease();

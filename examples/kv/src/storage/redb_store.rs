@@ -200,7 +200,7 @@ where
                         meta: SnapshotMeta {
                             index: stored.index,
                             term: stored.term,
-                            membership: stored.membership,
+                            membership: stored.membership.into(),
                         },
                         data: stored.data.into(),
                     })
@@ -258,7 +258,7 @@ where
                         let stored = StoredSnapshot {
                             index,
                             term,
-                            membership,
+                            membership: stepraft::Membership::clone(&membership),
                             data: snapshot.data.to_vec(),
                         };
                         snapshots.insert("snapshot", &encode(&stored)?[..]).map_err(db_error)?;
@@ -369,7 +369,7 @@ mod tests {
                 meta: SnapshotMeta {
                     index: LogIndex(index),
                     term: Term(term),
-                    membership: stepraft::Membership::with_voters([NodeId(1)]),
+                    membership: stepraft::Membership::with_voters([NodeId(1)]).into(),
                 },
                 data: std::sync::Arc::from(&b"state"[..]),
             })
