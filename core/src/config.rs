@@ -190,6 +190,14 @@ mod tests {
     }
 
     #[test]
+    fn equal_voter_limits_are_valid() {
+        let mut config = base();
+        config.min_voters = 3;
+        config.max_voters = 3;
+        assert_eq!(config.validate(), Ok(()), "a cluster of exactly three voters");
+    }
+
+    #[test]
     fn every_bad_value_has_its_own_error() {
         type Mutation = fn(&mut Config);
         let cases: Vec<(Mutation, ConfigError)> = vec![

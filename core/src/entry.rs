@@ -92,6 +92,8 @@ pub struct Internal(Option<Arc<Membership>>);
 impl Internal {
     /// A no-op.
     pub fn noop() -> Internal {
+        // Equal to `Internal::default()` by design (cargo-mutants' "replace with
+        // Default::default()" here is an equivalent mutant).
         Internal(None)
     }
 
@@ -165,5 +167,42 @@ impl<T> Entry<T> {
             Payload::Command(command) => Some(command),
             Payload::Internal(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn byte_commands_count_their_bytes() {
+        assert_eq!(vec![1u8, 2, 3].size_bytes(), 3);
+        assert_eq!(String::from("four").size_bytes(), 4);
+        assert_eq!(Box::<[u8]>::from(&[0u8; 5][..]).size_bytes(), 5);
+        assert_eq!("sixsix".size_bytes(), 6);
+        assert_eq!(Arc::<[u8]>::from(&[0u8; 7][..]).size_bytes(), 7);
+        assert_eq!(Arc::<str>::from("eighteen").size_bytes(), 8);
+        // Plain-old-data commands count their in-memory size.
+        assert_eq!(7u64.size_bytes(), 8);
+    }
+
+    #[test]
+    fn an_entry_counts_its_command_and_internal_entries_count_nothing() {
+        let entry = |payload| Entry { term: Term(1), index: LogIndex(1), payload };
+        assert_eq!(entry(Payload::Command(String::from("abc"))).size_bytes(), 3);
+        assert_eq!(entry(Payload::<String>::noop()).size_bytes(), 0);
+        let configuration = Payload::<String>::configuration(Membership::default());
+        assert_eq!(entry(configuration).size_bytes(), 0);
+    }
+
+    #[test]
+    fn only_a_noop_is_a_noop() {
+        assert!(Internal::noop().is_noop());
+        assert!(!Internal::configuration(Membership::default()).is_noop());
+        assert!(Payload::<u64>::noop().is_noop());
+        assert!(!Payload::<u64>::configuration(Membership::default()).is_noop());
+        assert!(!Payload::Command(0u64).is_noop());
     }
 }
