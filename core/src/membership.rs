@@ -77,16 +77,11 @@ impl Membership {
         scratch: &mut Vec<LogIndex>,
         match_of: impl Fn(NodeId) -> LogIndex,
     ) -> LogIndex {
-        let mut half = |set: &BTreeSet<NodeId>| {
-            scratch.clear();
-            scratch.extend(set.iter().map(|&id| match_of(id)));
-            majority_index(scratch)
-        };
-        let incoming = half(&self.voters);
+        let incoming = half_committed_index(self.voters.iter().copied(), scratch, &match_of);
         if self.outgoing.is_empty() {
             incoming
         } else {
-            incoming.min(half(&self.outgoing))
+            incoming.min(half_committed_index(self.outgoing.iter().copied(), scratch, &match_of))
         }
     }
 
@@ -213,6 +208,50 @@ impl Membership {
             });
         }
         Ok(next)
+    }
+}
+
+/// The majority index of one half of a configuration.
+fn half_committed_index(
+    voters: impl Iterator<Item = NodeId>,
+    scratch: &mut Vec<LogIndex>,
+    match_of: &impl Fn(NodeId) -> LogIndex,
+) -> LogIndex {
+    scratch.clear();
+    scratch.extend(voters.map(match_of));
+    majority_index(scratch)
+}
+
+/// A configuration's voters as plain lists, kept by a leader for the commit computation it
+/// runs on every acknowledgement: walking a short vector costs a fraction of walking a
+/// `BTreeSet`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct VoterLists {
+    incoming: Vec<NodeId>,
+    outgoing: Vec<NodeId>,
+}
+
+impl VoterLists {
+    /// The voters of `membership`, in id order.
+    pub(crate) fn of(membership: &Membership) -> VoterLists {
+        VoterLists {
+            incoming: membership.voters.iter().copied().collect(),
+            outgoing: membership.outgoing.iter().copied().collect(),
+        }
+    }
+
+    /// [`Membership::committed_index_with`] for the configuration these lists were made from.
+    pub(crate) fn committed_index(
+        &self,
+        scratch: &mut Vec<LogIndex>,
+        match_of: impl Fn(NodeId) -> LogIndex,
+    ) -> LogIndex {
+        let incoming = half_committed_index(self.incoming.iter().copied(), scratch, &match_of);
+        if self.outgoing.is_empty() {
+            incoming
+        } else {
+            incoming.min(half_committed_index(self.outgoing.iter().copied(), scratch, &match_of))
+        }
     }
 }
 

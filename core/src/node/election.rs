@@ -8,6 +8,7 @@ use rand_core::Rng;
 use super::read::LeaderReads;
 use super::{LeaderState, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
+use crate::membership::VoterLists;
 use crate::message::{
     AppendEntriesResponse, AppendOutcome, HeartbeatResponse, InstallSnapshotResponse, Message,
     ReadIndexResponse, RequestVote, RequestVoteResponse, SnapshotOutcome,
@@ -185,6 +186,7 @@ impl<T: Command> Node<T> {
             heartbeat_elapsed: 0,
             uncommitted_bytes: 0,
             match_scratch: Vec::new(),
+            voter_lists: VoterLists::of(&self.membership),
             reads: LeaderReads::default(),
             recent_active: PeerMap::default(),
             transfer: None,

@@ -18,7 +18,7 @@ use crate::entry::{Command, Entry};
 use crate::error::{ConfigError, RangeError, RestoreError, TermError};
 use crate::io::{DurableState, HardState, Input, Output, Persist, Role};
 use crate::log::RaftLog;
-use crate::membership::Membership;
+use crate::membership::{Membership, VoterLists};
 use crate::message::Message;
 use crate::peer_map::PeerMap;
 use crate::progress::Progress;
@@ -100,6 +100,8 @@ struct LeaderState {
     uncommitted_bytes: u64,
     /// Reused buffer for the commit computation, so that it does not allocate per ack.
     match_scratch: Vec<LogIndex>,
+    /// The voters of `Node::membership`, refreshed with it, for the commit computation.
+    voter_lists: VoterLists,
     /// ReadIndex state: rounds, acknowledgements, reads awaiting confirmation.
     reads: LeaderReads,
     /// Peers heard from in the current CheckQuorum period.

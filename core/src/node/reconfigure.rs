@@ -6,7 +6,7 @@ use super::{Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
 use crate::error::{MembershipError, ProposeError};
 use crate::io::Output;
-use crate::membership::{Membership, MembershipChange};
+use crate::membership::{Membership, MembershipChange, VoterLists};
 use crate::progress::Progress;
 use crate::types::LogIndex;
 use crate::ProposalId;
@@ -103,6 +103,7 @@ impl<T: Command> Node<T> {
         let members = self.membership.members();
         let me = self.config.id;
         let RoleState::Leader(leader) = &mut self.role else { return };
+        leader.voter_lists = VoterLists::of(&self.membership);
         leader.progress.retain(|peer, _| members.contains(&peer));
         for &member in members.iter().filter(|&&member| member != me) {
             leader.progress.get_or_insert_with(member, || Progress::new(last_index));

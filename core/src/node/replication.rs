@@ -345,13 +345,19 @@ impl<T: Command> Node<T> {
         let own_match = self.self_match_index();
         let RoleState::Leader(leader) = &mut self.role else { return false };
         let (me, progress) = (self.config.id, &leader.progress);
-        let candidate = self.membership.committed_index_with(&mut leader.match_scratch, |voter| {
+        let match_of = |voter| {
             if voter == me {
                 own_match
             } else {
                 progress.get(voter).map_or(LogIndex(0), |p| p.match_index())
             }
-        });
+        };
+        let candidate = leader.voter_lists.committed_index(&mut leader.match_scratch, match_of);
+        debug_assert_eq!(
+            candidate,
+            self.membership.committed_index(match_of),
+            "the voter lists follow the configuration"
+        );
         if candidate <= self.commit || self.log.term(candidate) != Ok(self.term) {
             return false;
         }
