@@ -1,0 +1,152 @@
+//! `NodeStats::ignored_messages` counts every input a node drops as stale, meaningless or
+//! hostile, exactly once. Runtimes export it to spot misbehaving peers, so each reason to
+//! ignore is checked here on its own, in the state where it applies.
+
+use stepraft::{
+    AppendEntries, AppendEntriesResponse, AppendOutcome, Heartbeat, HeartbeatResponse, Input,
+    InstallSnapshot, InstallSnapshotResponse, LogIndex, Membership, Message, NodeId, ReadId,
+    ReadIndexResponse, RequestVote, RequestVoteResponse, Role, SnapshotMeta, SnapshotOutcome, Term,
+    TimeoutNow,
+};
+use stepraft_tests::Cluster;
+
+const STRANGER: NodeId = NodeId(9);
+
+/// An elected three-node cluster, every message delivered: `(cluster, leader, a follower, the
+/// other follower)`.
+fn elected() -> (Cluster, NodeId, NodeId, NodeId) {
+    let mut cluster = Cluster::new(3);
+    let leader = cluster.elect(100);
+    cluster.deliver_all();
+    let mut followers = cluster.ids().into_iter().filter(|&id| id != leader);
+    let (follower, other) = (followers.next().expect("two"), followers.next().expect("two"));
+    (cluster, leader, follower, other)
+}
+
+/// Feeds `input` to `id` and checks it was counted as ignored, once, without changing the
+/// node's term, role or log.
+fn assert_ignored(cluster: &mut Cluster, id: NodeId, input: Input<u64>, why: &str) {
+    let node = cluster.node(id);
+    let before = (node.stats().ignored_messages, node.term(), node.role(), node.last_index());
+    cluster.step(id, input);
+    let node = cluster.node(id);
+    let after = (node.stats().ignored_messages, node.term(), node.role(), node.last_index());
+    assert_eq!(after, (before.0 + 1, before.1, before.2, before.3), "{why}");
+}
+
+fn receive(from: NodeId, message: Message<u64>) -> Input<u64> {
+    Input::Receive { from, message }
+}
+
+#[test]
+fn a_follower_counts_what_it_ignores() {
+    let (mut cluster, leader, follower, other) = elected();
+    let term = cluster.node(follower).term();
+    let heartbeat = Message::Heartbeat(Heartbeat { term, commit: LogIndex(0), round: 0 });
+    assert_ignored(&mut cluster, follower, receive(follower, heartbeat.clone()), "from itself");
+    assert_ignored(&mut cluster, follower, receive(other, heartbeat), "heartbeat, not the leader");
+    let vote = RequestVote {
+        term: term.next().expect("small term"),
+        last_log_index: LogIndex(100),
+        last_log_term: term,
+        transfer: false,
+    };
+    let input = receive(other, Message::RequestVote(vote));
+    assert_ignored(&mut cluster, follower, input, "a vote request inside the leader's lease");
+    let input = Input::Persisted { index: LogIndex(0), term: Term(0) };
+    assert_ignored(&mut cluster, follower, input, "an acknowledgement of nothing new");
+    let ack = AppendEntriesResponse {
+        term,
+        outcome: AppendOutcome::Success { match_index: LogIndex(1) },
+    };
+    let input = receive(other, Message::AppendEntriesResponse(ack));
+    assert_ignored(&mut cluster, follower, input, "an append answer to a follower");
+    let input = receive(other, Message::HeartbeatResponse(HeartbeatResponse { term, round: 1 }));
+    assert_ignored(&mut cluster, follower, input, "a heartbeat answer to a follower");
+    let stale = HeartbeatResponse { term: Term(0), round: 1 };
+    let input = receive(other, Message::HeartbeatResponse(stale));
+    assert_ignored(&mut cluster, follower, input, "an answer from an earlier term");
+    let granted = RequestVoteResponse { term, granted: true };
+    let input = receive(other, Message::RequestVoteResponse(granted));
+    assert_ignored(&mut cluster, follower, input, "a vote after the election");
+    let pre_vote = RequestVoteResponse { term: term.next().expect("small"), granted: true };
+    let input = receive(other, Message::PreVoteResponse(pre_vote));
+    assert_ignored(&mut cluster, follower, input, "a pre-vote answer while following");
+    let read = ReadIndexResponse { term, id: ReadId(999), index: Some(LogIndex(1)) };
+    let input = receive(leader, Message::ReadIndexResponse(read));
+    assert_ignored(&mut cluster, follower, input, "an answer to a read never forwarded");
+    let input = receive(other, Message::TimeoutNow(TimeoutNow { term }));
+    assert_ignored(&mut cluster, follower, input, "TimeoutNow, not from the leader");
+    let chunk = InstallSnapshot {
+        term,
+        meta: SnapshotMeta {
+            index: LogIndex(1),
+            term,
+            membership: Membership::with_voters(cluster.ids()).into(),
+        },
+        total_bytes: 1,
+        offset: 0,
+        data: vec![0],
+    };
+    let input = receive(other, Message::InstallSnapshot(chunk));
+    assert_ignored(&mut cluster, follower, input, "a snapshot chunk, not from the leader");
+    let append = AppendEntries {
+        term,
+        prev_log_index: LogIndex(0),
+        prev_log_term: Term(0),
+        entries: Vec::new(),
+        leader_commit: LogIndex(0),
+    };
+    let input = receive(other, Message::AppendEntries(append));
+    assert_ignored(&mut cluster, follower, input, "an append, not from the leader");
+}
+
+#[test]
+fn a_leader_counts_what_it_ignores() {
+    let (mut cluster, leader, follower, _) = elected();
+    let term = cluster.node(leader).term();
+    let read = ReadIndexResponse { term, id: ReadId(1), index: Some(LogIndex(1)) };
+    let input = receive(follower, Message::ReadIndexResponse(read));
+    assert_ignored(&mut cluster, leader, input, "a read answer to a leader");
+    let input = receive(STRANGER, Message::HeartbeatResponse(HeartbeatResponse { term, round: 1 }));
+    assert_ignored(&mut cluster, leader, input, "a heartbeat answer from a non-member");
+    let beyond = cluster.node(leader).last_index().plus(5);
+    let ack =
+        AppendEntriesResponse { term, outcome: AppendOutcome::Success { match_index: beyond } };
+    let input = receive(follower, Message::AppendEntriesResponse(ack));
+    assert_ignored(&mut cluster, leader, input, "an acknowledgement beyond the leader's log");
+    let answer = InstallSnapshotResponse {
+        term,
+        snapshot_index: LogIndex(1),
+        outcome: SnapshotOutcome::Received { next_offset: 1 },
+    };
+    let input = receive(follower, Message::InstallSnapshotResponse(answer));
+    assert_ignored(&mut cluster, leader, input, "a chunk answer with no transfer under way");
+    let granted = RequestVoteResponse { term, granted: true };
+    let input = receive(follower, Message::RequestVoteResponse(granted));
+    assert_ignored(&mut cluster, leader, input, "a late vote to a leader");
+}
+
+#[test]
+fn candidates_count_answers_from_non_voters() {
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.campaign(NodeId(1));
+    assert_eq!(cluster.node(NodeId(1)).role(), Role::Candidate);
+    let term = cluster.node(NodeId(1)).term();
+    let input = receive(
+        STRANGER,
+        Message::RequestVoteResponse(RequestVoteResponse { term, granted: true }),
+    );
+    assert_ignored(&mut cluster, NodeId(1), input, "a vote from a non-voter");
+
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(NodeId(1));
+    assert_eq!(cluster.node(NodeId(1)).role(), Role::PreCandidate);
+    let next = cluster.node(NodeId(1)).term().next().expect("small term");
+    let answer = RequestVoteResponse { term: next, granted: true };
+    let input = receive(STRANGER, Message::PreVoteResponse(answer));
+    assert_ignored(&mut cluster, NodeId(1), input, "a pre-vote from a non-voter");
+    let stale = RequestVoteResponse { term: Term(next.0 + 5), granted: true };
+    let input = receive(NodeId(2), Message::PreVoteResponse(stale));
+    assert_ignored(&mut cluster, NodeId(1), input, "a pre-vote for another round");
+}
