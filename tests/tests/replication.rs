@@ -144,11 +144,10 @@ fn index_range_reads_serve_committed_entries_and_say_why_not() {
     );
 }
 
-/// An IO layer that hands written and applied entry vectors back with `Node::recycle` gets
-/// them back in later outputs: the node allocates no new vector per batch.
-#[test]
-fn recycled_entry_vectors_carry_later_persists_messages_and_applies() {
-    use stepraft::{Config, Node, Persist};
+/// A leader of three nodes whose followers both hold its log, so that a proposal goes out at
+/// once: one persist and two appends.
+fn streaming_leader() -> stepraft::Node<u64> {
+    use stepraft::{Config, Node};
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
     let mut leader: Node<u64> = Node::new(Config::new(NodeId(1), ids)).expect("valid config");
     let _ = leader.step_in_place(Input::Campaign);
@@ -167,31 +166,68 @@ fn recycled_entry_vectors_carry_later_persists_messages_and_applies() {
         let message = Message::AppendEntriesResponse(response);
         let _ = leader.step_in_place(Input::Receive { from: follower, message });
     }
+    leader
+}
 
-    let recycled: Vec<Vec<stepraft::Entry<u64>>> = (0..3).map(|_| Vec::with_capacity(8)).collect();
-    let mut addresses: Vec<*const stepraft::Entry<u64>> =
-        recycled.iter().map(|buffer| buffer.as_ptr()).collect();
-    for buffer in recycled {
-        leader.recycle(buffer);
-    }
-    let outputs = leader.step_in_place(Input::Propose(Proposal::one(ProposalId(1), 7)));
-    let mut carried = Vec::new();
+/// The entry vectors of a proposal's persist and appends, as `(address, capacity)`.
+fn proposal_vectors(leader: &mut stepraft::Node<u64>, id: u64) -> Vec<(usize, usize)> {
+    use stepraft::Persist;
+    let outputs = leader.step_in_place(Input::Propose(Proposal::one(ProposalId(id), id)));
+    let mut vectors = Vec::new();
     for output in &outputs {
         match output {
             Output::Persist(Persist::Append(entries)) => {
-                assert_eq!(entries.capacity(), 8, "a recycled vector, not a new one");
-                carried.push(entries.as_ptr())
+                vectors.push((entries.as_ptr() as usize, entries.capacity()))
             }
             Output::Send { message: Message::AppendEntries(append), .. }
                 if !append.entries.is_empty() =>
             {
-                assert_eq!(append.entries.capacity(), 8, "a recycled vector, not a new one");
-                carried.push(append.entries.as_ptr())
+                vectors.push((append.entries.as_ptr() as usize, append.entries.capacity()))
             }
             _ => {}
         }
     }
+    vectors
+}
+
+/// An IO layer that hands written and applied entry vectors back with `Node::recycle` gets
+/// them back in later outputs: the node allocates no new vector per batch.
+#[test]
+fn recycled_entry_vectors_carry_later_persists_messages_and_applies() {
+    let mut leader = streaming_leader();
+    let recycled: Vec<Vec<stepraft::Entry<u64>>> = (0..3).map(|_| Vec::with_capacity(8)).collect();
+    let mut expected: Vec<(usize, usize)> =
+        recycled.iter().map(|buffer| (buffer.as_ptr() as usize, 8)).collect();
+    for buffer in recycled {
+        leader.recycle(buffer);
+    }
+    let mut carried = proposal_vectors(&mut leader, 1);
     carried.sort();
-    addresses.sort();
-    assert_eq!(carried, addresses, "the persist and both appends reuse the recycled vectors");
+    expected.sort();
+    assert_eq!(carried, expected, "the persist and both appends reuse the recycled vectors");
+}
+
+/// The node keeps a bounded pool: vectors beyond 32, larger than a message's worth of
+/// entries, or without any allocation are not kept.
+#[test]
+fn the_recycling_pool_keeps_only_useful_vectors_and_at_most_32() {
+    let mut leader = streaming_leader();
+    // The pool is used last in, first out.
+    let oversized = leader.config().entries_per_message_max + 1;
+    leader.recycle(Vec::with_capacity(8));
+    leader.recycle(Vec::with_capacity(oversized));
+    leader.recycle(Vec::new());
+    let capacities: Vec<usize> = proposal_vectors(&mut leader, 1).iter().map(|v| v.1).collect();
+    // The persist comes first and takes the most recently kept vector: the useful one, not
+    // the empty one recycled after it.
+    assert_eq!(capacities.first(), Some(&8), "the useful vector is reused: {capacities:?}");
+    assert!(!capacities.contains(&oversized), "an oversized vector is dropped: {capacities:?}");
+
+    let mut leader = streaming_leader();
+    for _ in 0..32 {
+        leader.recycle(Vec::with_capacity(8));
+    }
+    leader.recycle(Vec::with_capacity(9));
+    let capacities: Vec<usize> = proposal_vectors(&mut leader, 1).iter().map(|v| v.1).collect();
+    assert_eq!(capacities, vec![8, 8, 8], "the 33rd vector was not kept");
 }
