@@ -40,8 +40,10 @@ fn a_single_node_commits_only_once_its_write_is_acknowledged() {
     let noop = background_appends(&outputs);
     assert_eq!(noop, vec![(LogIndex(1), Term(1))]);
     assert_eq!(node.commit_index(), LogIndex(0), "its own write is not durable yet");
+    assert_eq!(node.durable_index(), LogIndex(0), "the node says what is durable");
     let (node, outputs) = node.step(Input::Persisted { index: LogIndex(1), term: Term(1) });
     assert_eq!(node.commit_index(), LogIndex(1));
+    assert_eq!(node.durable_index(), LogIndex(1));
     assert!(outputs.iter().any(|o| matches!(o, Output::Apply(_))));
 }
 

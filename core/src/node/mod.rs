@@ -432,6 +432,10 @@ impl<T: Command> Node<T> {
         if !self.pending.log_changes.is_empty() {
             // Synchronous log changes land after every earlier background append (one FIFO
             // writer), so everything before this step's own background appends is durable.
+            // No input makes a step emit both kinds today (a leader's sync changes are
+            // snapshots and compactions, taken on steps without appends), so cargo-mutants'
+            // deletion of the `Append` arm below is equivalent for now; the arm keeps the
+            // durable index honest for any future input that does both.
             let first_async = self.pending.async_appends.iter().find_map(|change| match change {
                 Persist::Append(entries) => entries.first().map(|entry| entry.index),
                 _ => None,
@@ -442,6 +446,7 @@ impl<T: Command> Node<T> {
         }
         let hard_state = self.durable_hard_state();
         let pending = &mut self.pending;
+        // A capacity hint only: any value is correct (mutants of this sum are equivalent).
         outputs
             .reserve(pending.log_changes.len() + pending.sends.len() + pending.notices.len() + 3);
         if !pending.log_changes.is_empty() {
@@ -484,7 +489,10 @@ impl<T: Command> Node<T> {
         }
     }
 
-    /// Cheap invariants, checked after every step: a failure is a bug in this crate.
+    /// Cheap invariants, checked after every step: a failure is a bug in this crate. No test
+    /// can make them fail without planting a bug, so cargo-mutants' "replace with ()" of this
+    /// function survives by design; the simulator's checkers cover the same ground from
+    /// outside.
     fn assert_invariants(&self, start: &StepStart) {
         assert!(self.term >= start.term, "invariant: term never decreases");
         if self.term == start.term && start.voted_for.is_some() {
