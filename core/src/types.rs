@@ -75,3 +75,15 @@ impl fmt::Display for LogIndex {
         write!(f, "i{}", self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_terms_and_indexes_display_with_their_prefix() {
+        assert_eq!(NodeId(3).to_string(), "n3");
+        assert_eq!(Term(7).to_string(), "t7");
+        assert_eq!(LogIndex(42).to_string(), "i42");
+    }
+}

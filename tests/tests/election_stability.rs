@@ -251,3 +251,48 @@ fn invalid_transfers_are_refused_with_a_reason() {
         Some(TransferError::NotLeader { leader: Some(leader) })
     );
 }
+
+/// CheckQuorum stickiness lasts exactly one minimum election timeout after the leader was last
+/// heard: a vote request one tick before that is ignored, one at that tick is answered.
+#[test]
+fn the_leader_lease_ends_one_minimum_election_timeout_after_the_leader_was_heard() {
+    use stepraft::{Config, Heartbeat, LogIndex, Message, Node, RequestVote};
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    // A follower whose randomized timeout is longer than the minimum, so that it is still a
+    // follower when the lease ends.
+    let (mut follower, ticks) = (0..64)
+        .find_map(|seed| {
+            let mut config = Config::new(NodeId(2), ids);
+            config.rng_seed = seed;
+            let ticks = config.election_ticks;
+            let mut node: Node<u64> = Node::new(config).expect("valid config");
+            let heartbeat = Heartbeat { term: Term(1), commit: LogIndex(0), round: 1 };
+            let message = Message::Heartbeat(heartbeat);
+            let _ = node.step_in_place(Input::Receive { from: NodeId(1), message });
+            (node.ticks_until_election() > ticks).then_some((node, ticks))
+        })
+        .expect("some seed draws a timeout above the minimum");
+    let request = RequestVote {
+        term: Term(2),
+        last_log_index: LogIndex(0),
+        last_log_term: Term(0),
+        transfer: false,
+    };
+    for _ in 0..ticks - 1 {
+        let _ = follower.step_in_place(Input::Tick);
+    }
+    let message = Message::RequestVote(request);
+    let outputs = follower.step_in_place(Input::Receive { from: NodeId(3), message });
+    assert!(outputs.is_empty(), "inside the lease the request is ignored: {outputs:?}");
+    assert_eq!(follower.term(), Term(1));
+
+    let _ = follower.step_in_place(Input::Tick);
+    assert_eq!(follower.role(), Role::Follower, "its own timeout has not fired");
+    let message = Message::RequestVote(request);
+    let outputs = follower.step_in_place(Input::Receive { from: NodeId(3), message });
+    let granted = outputs.iter().any(|output| {
+        matches!(output, Output::Send { to: NodeId(3), message: Message::RequestVoteResponse(r) } if r.granted)
+    });
+    assert!(granted, "once the lease is over the vote is granted: {outputs:?}");
+    assert_eq!(follower.term(), Term(2));
+}
