@@ -296,3 +296,48 @@ fn the_leader_lease_ends_one_minimum_election_timeout_after_the_leader_was_heard
     assert!(granted, "once the lease is over the vote is granted: {outputs:?}");
     assert_eq!(follower.term(), Term(2));
 }
+
+/// PreVote asks whether an election at a *higher* term could be won: a pre-vote for the
+/// responder's own term is refused, and a refusal carrying the asker's own term is an
+/// ordinary refusal, not a reason to give up the pre-campaign.
+#[test]
+fn pre_votes_compare_terms_strictly() {
+    use stepraft::{Config, LogIndex, Message, Node, RequestVote, RequestVoteResponse};
+    let ids = [NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5)];
+    let mut voter: Node<u64> = Node::new(Config::new(NodeId(2), ids)).expect("valid config");
+    let request = RequestVote {
+        term: voter.term(),
+        last_log_index: LogIndex(0),
+        last_log_term: Term(0),
+        transfer: false,
+    };
+    let message = Message::PreVote(request);
+    let outputs = voter.step_in_place(Input::Receive { from: NodeId(1), message });
+    let refused = RequestVoteResponse { term: voter.term(), granted: false };
+    assert!(
+        outputs.iter().any(|output| matches!(output,
+            Output::Send { to: NodeId(1), message: Message::PreVoteResponse(r) } if *r == refused)),
+        "a pre-vote that is not ahead is refused: {outputs:?}"
+    );
+
+    let mut asker: Node<u64> = Node::new(Config::new(NodeId(1), ids)).expect("valid config");
+    let _ = asker.step_in_place(Input::Campaign);
+    assert_eq!(asker.role(), Role::PreCandidate);
+    let message =
+        Message::PreVoteResponse(RequestVoteResponse { term: asker.term(), granted: false });
+    let _ = asker.step_in_place(Input::Receive { from: NodeId(2), message });
+    assert_eq!(asker.role(), Role::PreCandidate, "one refusal of five does not end it");
+}
+
+/// `NodeStats::elections_started` counts real elections (a term bump), not pre-campaigns.
+#[test]
+fn elections_started_counts_each_election() {
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.campaign(NodeId(1));
+    cluster.campaign(NodeId(1));
+    assert_eq!(cluster.node(NodeId(1)).stats().elections_started, 2);
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(NodeId(1));
+    assert_eq!(cluster.node(NodeId(1)).role(), Role::PreCandidate);
+    assert_eq!(cluster.node(NodeId(1)).stats().elections_started, 0, "a pre-campaign");
+}

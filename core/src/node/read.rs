@@ -347,3 +347,27 @@ impl<T: Command> Node<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A leader sends a heartbeat round every few ticks for its whole term: the record of
+    /// rounds only keeps those recent enough to extend a lease, so it does not grow with the
+    /// term's length.
+    #[test]
+    fn the_record_of_sent_rounds_stays_bounded() {
+        let mut reads = LeaderReads::default();
+        let election_ticks = 10;
+        for tick in 0..3_000 {
+            if tick % 3 == 0 {
+                reads.start_round(election_ticks);
+            }
+            reads.tick();
+        }
+        // Rounds sent in the last `election_ticks` ticks, one every three ticks, plus the
+        // one at the horizon.
+        assert!(reads.sent.len() <= 5, "{} rounds kept", reads.sent.len());
+        assert_eq!(reads.sent.back().map(|&(round, _)| round), Some(1_000));
+    }
+}
