@@ -287,3 +287,36 @@ fn a_restarted_node_stays_loyal_for_an_election_timeout_so_leases_hold() {
         cluster.node(restarted).voted_for().is_none() || cluster.node(restarted).term() >= term
     );
 }
+
+#[test]
+fn an_ack_of_a_round_never_sent_releases_no_read() {
+    let (mut cluster, leader) = settled(3);
+    cluster.read_index(leader, 9);
+    // The real heartbeats are lost; a confused or hostile peer acknowledges a future round.
+    cluster.drop_all();
+    let term = cluster.node(leader).term();
+    for follower in cluster.ids().into_iter().filter(|&id| id != leader) {
+        let message =
+            Message::HeartbeatResponse(stepraft::HeartbeatResponse { term, round: 1 << 40 });
+        cluster.inject(stepraft_tests::Envelope { from: follower, to: leader, message });
+    }
+    cluster.deliver_all();
+    assert!(cluster.read_outcomes(leader).is_empty(), "only acks of rounds sent count");
+}
+
+#[test]
+fn a_lease_given_up_for_a_transfer_stays_given_up_once_the_transfer_is_abandoned() {
+    let mut cluster = Cluster::with_config(3, with_leases);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let target = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    // The target never hears from the leader again, so the transfer cannot complete.
+    cluster.cut_link(leader, target);
+    cluster.step(leader, Input::TransferLeadership(target));
+    let ticks = cluster.node(leader).config().election_ticks;
+    cluster.run_until(ticks * 2, |c| c.node(leader).transfer_target().is_none());
+    assert_eq!(cluster.node(leader).transfer_target(), None, "the transfer was abandoned");
+    assert_eq!(cluster.node(leader).role(), Role::Leader);
+    cluster.step(leader, Input::ReadIndex(ReadId(4)));
+    assert_eq!(cluster.node(leader).stats().lease_reads, 0, "no lease read this term");
+}

@@ -80,6 +80,8 @@ impl LeaderReads {
         self.round += 1;
         self.sent.push_back((self.round, self.ticks));
         let horizon = self.ticks.saturating_sub(u64::from(election_ticks));
+        // A round sent exactly at the horizon can no longer extend a lease either (a lease is
+        // at most `election_ticks` long), so pruning it too (`<=`) would be equivalent.
         while self.sent.front().is_some_and(|&(_, tick)| tick < horizon) {
             self.sent.pop_front();
         }
