@@ -320,3 +320,31 @@ fn a_lease_given_up_for_a_transfer_stays_given_up_once_the_transfer_is_abandoned
     cluster.step(leader, Input::ReadIndex(ReadId(4)));
     assert_eq!(cluster.node(leader).stats().lease_reads, 0, "no lease read this term");
 }
+
+#[test]
+fn a_read_waiting_for_the_terms_first_commit_times_out_once_after_an_election_timeout() {
+    let mut cluster = Cluster::with_config(3, |config| config.check_quorum = false);
+    cluster.campaign(NodeId(1));
+    while cluster.node(NodeId(1)).role() != Role::Leader {
+        assert!(cluster.deliver_one());
+    }
+    // The no-op never reaches the followers: the term's first commit never comes.
+    cluster.isolate(NodeId(1));
+    cluster.drop_all();
+    cluster.read_index(NodeId(1), 5);
+    let ticks = cluster.node(NodeId(1)).config().election_ticks;
+    for _ in 0..ticks - 1 {
+        cluster.tick(NodeId(1));
+        cluster.drop_all();
+    }
+    assert!(cluster.read_outcomes(NodeId(1)).is_empty(), "still waiting");
+    for _ in 0..ticks {
+        cluster.tick(NodeId(1));
+        cluster.drop_all();
+    }
+    assert_eq!(
+        cluster.read_outcomes(NodeId(1)),
+        [Output::ReadRejected { id: ReadId(5), error: ReadError::TimedOut }],
+        "answered once, after an election timeout"
+    );
+}

@@ -231,3 +231,12 @@ fn the_recycling_pool_keeps_only_useful_vectors_and_at_most_32() {
     let capacities: Vec<usize> = proposal_vectors(&mut leader, 1).iter().map(|v| v.1).collect();
     assert_eq!(capacities, vec![8, 8, 8], "the 33rd vector was not kept");
 }
+
+#[test]
+fn an_accepted_batch_reports_its_first_and_last_index() {
+    let mut cluster = stepraft_tests::Cluster::new(3);
+    let leader = cluster.elect(100);
+    let next = cluster.node(leader).last_index().next();
+    let (first, last) = cluster.propose_batch(leader, vec![1, 2, 3]).expect("leader");
+    assert_eq!((first, last), (next, next.plus(2)));
+}
