@@ -209,10 +209,7 @@ impl<T: Command> Node<T> {
             return;
         }
         // §5.3: commit up to the leader's commit, but only what this message proved matches.
-        let commit = request.leader_commit.min(last_new);
-        if commit > self.commit {
-            self.commit = commit;
-        }
+        self.commit = self.commit.max(request.leader_commit.min(last_new));
         let outcome = AppendOutcome::Success { match_index: last_new };
         self.send(from, Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome }));
     }
@@ -308,10 +305,7 @@ impl<T: Command> Node<T> {
             self.stats.ignored_messages += 1;
             return;
         }
-        let commit = heartbeat.commit.min(self.log.last_index());
-        if commit > self.commit {
-            self.commit = commit;
-        }
+        self.commit = self.commit.max(heartbeat.commit.min(self.log.last_index()));
         let (term, round) = (self.term, heartbeat.round);
         self.send(from, Message::HeartbeatResponse(HeartbeatResponse { term, round }));
     }
