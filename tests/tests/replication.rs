@@ -240,3 +240,38 @@ fn an_accepted_batch_reports_its_first_and_last_index() {
     let (first, last) = cluster.propose_batch(leader, vec![1, 2, 3]).expect("leader");
     assert_eq!((first, last), (next, next.plus(2)));
 }
+
+/// A heartbeat answer makes the leader send entries only to a follower that is behind and has
+/// nothing in flight: not to one that holds everything, and not over entries already on the
+/// way (an empty append overtaking them would be refused and cost a probe).
+#[test]
+fn a_heartbeat_answer_triggers_an_append_only_when_nothing_is_on_the_way() {
+    let mut cluster = stepraft_tests::Cluster::new(3);
+    let leader = cluster.elect(100);
+    cluster.run_until(3, |_| false);
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    let term = cluster.node(leader).term();
+    let answer = |round| Input::Receive {
+        from: follower,
+        message: Message::HeartbeatResponse(stepraft::HeartbeatResponse { term, round }),
+    };
+    let appends = |outputs: &[Output<u64>]| {
+        outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Send { message: Message::AppendEntries(_), .. }))
+            .count()
+    };
+    assert_eq!(
+        cluster.node(leader).progress(follower).map(|p| p.match_index()),
+        Some(cluster.node(leader).last_index())
+    );
+    let outputs = cluster.step(leader, answer(0));
+    assert_eq!(appends(&outputs), 0, "the follower holds everything");
+
+    // Two appends on the way. A heartbeat answer frees one slot of the window (an append
+    // may have been lost), but one is still in flight.
+    cluster.propose(leader, 7).expect("leader");
+    cluster.propose(leader, 8).expect("leader");
+    let outputs = cluster.step(leader, answer(0));
+    assert_eq!(appends(&outputs), 0, "new entries are already on their way");
+}
