@@ -97,8 +97,26 @@ fn a_follower_counts_what_it_ignores() {
         entries: Vec::new(),
         leader_commit: LogIndex(0),
     };
-    let input = receive(other, Message::AppendEntries(append));
+    let input = receive(other, Message::AppendEntries(append.clone()));
     assert_ignored(&mut cluster, follower, input, "an append, not from the leader");
+    let last = cluster.node(follower).last_index();
+    let entry = |index: u64, term: Term| stepraft::Entry {
+        term,
+        index: LogIndex(index),
+        payload: stepraft::Payload::Command(index),
+    };
+    let (prev_log_term, next) = (cluster.node(follower).last_term(), last.next().0);
+    let malformed = [
+        vec![entry(next + 1, term)], // a gap after prev_log_index
+        vec![entry(next, term), entry(next + 2, term)], // a gap between entries
+        vec![entry(next, Term(term.0 + 1))], // an entry from a later term
+    ];
+    for entries in malformed {
+        let append =
+            AppendEntries { prev_log_index: last, prev_log_term, entries, ..append.clone() };
+        let input = receive(leader, Message::AppendEntries(append));
+        assert_ignored(&mut cluster, follower, input, "a malformed append from the leader");
+    }
 }
 
 #[test]
