@@ -247,10 +247,8 @@ impl Cluster {
                 let key = u64::from(u.int_in_range(0..=2u8)?);
                 let request = RequestId { client: id.0, request: self.next_request };
                 self.next_request += 1;
-                let command = KvCommand {
-                    id: request,
-                    op: KvOp::Put { key, value: format!("v{}", request.request) },
-                };
+                let value = format!("v{}", request.request).into();
+                let command = KvCommand::new(request, KvOp::Put { key, value });
                 self.step(id, Input::Propose(Proposal::one(request.proposal_id(), command)));
             }
             Kind::Crash => {

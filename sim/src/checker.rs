@@ -4,7 +4,7 @@
 //! persisted, every commit and every apply, on every node, across crashes. Each `on_*` method
 //! returns the first violation it finds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -12,6 +12,7 @@ use stepraft::{
     DurableState, Entry, HardState, LogIndex, NodeId, Payload, Persist, SnapshotMeta, Term,
 };
 
+use crate::fast_hash::FastHashMap;
 use crate::kv::KvCommand;
 
 /// A property the simulator checks.
@@ -126,7 +127,7 @@ pub struct SafetyChecker {
     leaders: BTreeMap<Term, NodeId>,
     /// Log Matching, checked by induction: each `(index, term)` ever persisted anywhere always
     /// has the same payload and the same predecessor term. Lookups only, never iterated.
-    persisted: HashMap<(LogIndex, Term), (Term, u64)>,
+    persisted: FastHashMap<(LogIndex, Term), (Term, u64)>,
     /// Every committed entry, by index (position = index - 1), with the term in which its
     /// commitment was first observed. That term is never earlier than the term it was really
     /// committed in (a node learns of a commit at the committing leader's term or later), so
@@ -463,10 +464,10 @@ mod tests {
         Entry {
             term: Term(term),
             index: LogIndex(index),
-            payload: Payload::Command(KvCommand {
-                id: crate::workload::RequestId { client: 1, request },
-                op: crate::history::KvOp::Get { key: 0 },
-            }),
+            payload: Payload::Command(KvCommand::new(
+                crate::workload::RequestId { client: 1, request },
+                crate::history::KvOp::Get { key: 0 },
+            )),
         }
     }
 

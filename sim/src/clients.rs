@@ -82,7 +82,7 @@ impl Simulation {
             self.host(to).reads.insert(id.read_id(), read);
             return self.step_node(to, Input::ReadIndex(id.read_id()));
         }
-        let command = KvCommand { id, op: outstanding.op };
+        let command = KvCommand::new(id, outstanding.op);
         self.step_node(to, Input::Propose(Proposal::one(id.proposal_id(), command)))
     }
 

@@ -2,11 +2,17 @@
 //! linearizability oracles: operations, their outputs, and the sequential specification.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// A key of the simulated store.
 pub type Key = u64;
+
+/// A value of the simulated store. Shared, so that the copies every entry and answer makes
+/// (in messages, in five logs, in sessions, in the history) cost a reference count, not an
+/// allocation: the workload's strings were the simulator's largest source of malloc.
+pub type Value = Arc<str>;
 
 /// One operation on one key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,7 +23,7 @@ pub enum KvOp {
         /// The key.
         key: Key,
         /// The new value.
-        value: String,
+        value: Value,
     },
     /// Read the value.
     Get {
@@ -29,16 +35,16 @@ pub enum KvOp {
         /// The key.
         key: Key,
         /// What to append.
-        value: String,
+        value: Value,
     },
     /// Set the value to `new` if it currently equals `expected` (`None` = absent).
     Cas {
         /// The key.
         key: Key,
         /// The value required for the swap.
-        expected: Option<String>,
+        expected: Option<Value>,
         /// The value swapped in.
-        new: String,
+        new: Value,
     },
     /// Remove the key.
     Delete {
@@ -72,13 +78,13 @@ pub enum KvOutput {
     /// A put, append or delete took effect.
     Done,
     /// A get saw this value.
-    Value(Option<String>),
+    Value(Option<Value>),
     /// Whether a compare-and-set swapped.
     Swapped(bool),
 }
 
 /// The sequential specification of one key: applies `op` to `value` and returns the output.
-pub fn apply_to_key(value: &mut Option<String>, op: &KvOp) -> KvOutput {
+pub fn apply_to_key(value: &mut Option<Value>, op: &KvOp) -> KvOutput {
     match op {
         KvOp::Put { value: new, .. } => {
             *value = Some(new.clone());
@@ -86,7 +92,11 @@ pub fn apply_to_key(value: &mut Option<String>, op: &KvOp) -> KvOutput {
         }
         KvOp::Get { .. } => KvOutput::Value(value.clone()),
         KvOp::Append { value: suffix, .. } => {
-            value.get_or_insert_with(String::new).push_str(suffix);
+            let mut appended =
+                String::with_capacity(value.as_deref().map_or(0, str::len) + suffix.len());
+            appended.push_str(value.as_deref().unwrap_or(""));
+            appended.push_str(suffix);
+            *value = Some(appended.into());
             KvOutput::Done
         }
         KvOp::Cas { expected, new, .. } => {
@@ -106,23 +116,32 @@ pub fn apply_to_key(value: &mut Option<String>, op: &KvOp) -> KvOutput {
 /// A whole store under the sequential specification.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvModel {
-    values: BTreeMap<Key, String>,
+    values: BTreeMap<Key, Value>,
 }
 
 impl KvModel {
     /// Applies `op` and returns its output.
     pub fn apply(&mut self, op: &KvOp) -> KvOutput {
         let key = op.key();
-        let mut value = self.values.remove(&key);
+        if op.is_read() {
+            // Most operations read: no need to take the value out and put it back.
+            return KvOutput::Value(self.values.get(&key).cloned());
+        }
+        let mut value = self.values.get(&key).cloned();
         let output = apply_to_key(&mut value, op);
-        if let Some(value) = value {
-            self.values.insert(key, value);
+        match value {
+            Some(value) => {
+                self.values.insert(key, value);
+            }
+            None => {
+                self.values.remove(&key);
+            }
         }
         output
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: Key) -> Option<&String> {
+    pub fn get(&self, key: Key) -> Option<&Value> {
         self.values.get(&key)
     }
 }

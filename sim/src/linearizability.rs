@@ -14,10 +14,11 @@
 //! linearized, which leaves the remaining unknown ones out (they did not take effect).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::history::{apply_to_key, Key, KvOp, KvOutput, OpOutcome, Operation};
+use crate::fast_hash::{FastHashMap, FastHashSet};
+use crate::history::{apply_to_key, Key, KvOp, KvOutput, OpOutcome, Operation, Value};
 
 /// Search budget of the checker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,14 +93,14 @@ struct KeyOp<'a> {
 /// strings that appends can make long.
 #[derive(Default)]
 struct Values {
-    values: Vec<Option<String>>,
-    ids: HashMap<Option<String>, u32>,
+    values: Vec<Option<Value>>,
+    ids: FastHashMap<Option<Value>, u32>,
     /// (value, operation) -> (value after it, whether its output matches what was observed).
-    steps: HashMap<(u32, u32), (u32, bool)>,
+    steps: FastHashMap<(u32, u32), (u32, bool)>,
 }
 
 impl Values {
-    fn intern(&mut self, value: Option<String>) -> u32 {
+    fn intern(&mut self, value: Option<Value>) -> u32 {
         let next = self.values.len() as u32;
         let values = &mut self.values;
         *self.ids.entry(value).or_insert_with_key(|value| {
@@ -209,7 +210,7 @@ fn search(ops: &[KeyOp], events: &[(u64, bool, u32)], limits: &CheckLimits) -> (
     let mut values = Values::default();
     let mut state = values.intern(None);
     let mut linearized = vec![0u64; ops.len().div_ceil(64)];
-    let mut cache: HashSet<Box<[u32]>> = HashSet::new();
+    let mut cache: FastHashSet<Box<[u32]>> = FastHashSet::default();
     let (mut scratch, mut states) = (Vec::new(), 0u64);
     let total = ops.iter().filter(|op| op.expected.is_some()).count();
     let mut remaining = total;
@@ -420,7 +421,7 @@ fn show_output(output: &KvOutput) -> String {
 }
 
 /// A value for a sentence; long ones (appends) are cut so one line stays readable.
-fn show_value(value: &Option<String>) -> String {
+fn show_value(value: &Option<Value>) -> String {
     match value {
         None => "absent".to_string(),
         Some(v) if v.len() > 40 => {
@@ -443,7 +444,7 @@ mod tests {
         let parse = |line: &str| {
             let t: Vec<&str> = line.split_whitespace().collect();
             let num = |i: usize| t[i].parse::<u64>().unwrap();
-            let value = |s: &str| (s != "-").then(|| s.to_string());
+            let value = |s: &str| (s != "-").then(|| Value::from(s));
             let key = num(2);
             let (op, at) = match t[1] {
                 "put" => (KvOp::Put { key, value: t[3].into() }, 4),
@@ -603,7 +604,7 @@ mod tests {
                 6 => KvOp::Append { key, value },
                 7 | 8 => {
                     let expected =
-                        ["a", "b", "c"].get(rng.below(4) as usize).map(|v| v.to_string());
+                        ["a", "b", "c"].get(rng.below(4) as usize).map(|v| Value::from(*v));
                     KvOp::Cas { key, expected, new: value }
                 }
                 _ => KvOp::Delete { key },

@@ -510,7 +510,7 @@ mod tests {
             completed_us,
             outcome,
         };
-        let put = || KvOp::Put { key: 1, value: "v".to_string() };
+        let put = || KvOp::Put { key: 1, value: "v".into() };
         let history = [
             operation(put(), 10, 30, OpOutcome::Ok(KvOutput::Done)),
             operation(KvOp::Get { key: 1 }, 10, 50, OpOutcome::Ok(KvOutput::Value(None))),

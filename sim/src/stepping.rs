@@ -66,7 +66,8 @@ impl Simulation {
         let (role_before, term_before) = (node.role(), node.term());
         let transferring = node.transfer_target().is_some();
         let before = node.stats();
-        let outputs = node.step_in_place(input);
+        let mut outputs = self.output_buffers.pop().unwrap_or_default();
+        node.step_into(input, &mut outputs);
         let after = node.stats();
         self.stats.elections += after.elections_started - before.elections_started;
         self.stats.lease_reads += after.lease_reads - before.lease_reads;
@@ -92,14 +93,20 @@ impl Simulation {
         } else {
             None
         };
-        for (position, output) in outputs.into_iter().enumerate() {
+        let mut executed = Ok(());
+        for (position, output) in outputs.drain(..).enumerate() {
+            // A crash strikes before the output at `crash_at` (after the last, if it is the
+            // length); the rest are lost with the process.
             if crash_at == Some(position) {
-                let down_us = self.host(id).crash_down_us;
-                self.crash_node(id, true, down_us);
-                return Ok(());
+                break;
             }
-            self.execute(id, leading, output)?;
+            executed = self.execute(id, leading, output);
+            if executed.is_err() {
+                break;
+            }
         }
+        self.output_buffers.push(outputs);
+        executed?;
         if crash_at.is_some() {
             let down_us = self.host(id).crash_down_us;
             self.crash_node(id, true, down_us);

@@ -131,10 +131,10 @@ mod tests {
         Entry {
             term: Term(1),
             index: LogIndex(index),
-            payload: Payload::Command(KvCommand {
-                id: RequestId { client, request: index },
-                op: KvOp::Put { key: 1, value: value.into() },
-            }),
+            payload: Payload::Command(KvCommand::new(
+                RequestId { client, request: index },
+                KvOp::Put { key: 1, value: value.into() },
+            )),
         }
     }
 
@@ -143,7 +143,7 @@ mod tests {
     }
 
     fn get(value: Option<&str>, invoked: u64, completed: u64) -> Operation {
-        op(KvOp::Get { key: 1 }, invoked, completed, KvOutput::Value(value.map(String::from)))
+        op(KvOp::Get { key: 1 }, invoked, completed, KvOutput::Value(value.map(Into::into)))
     }
 
     fn write(value: &str, invoked: u64, completed: u64) -> Operation {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use stepraft::{NodeId, ProposalId, ReadId};
 
-use crate::history::{KvOp, KvOutput};
+use crate::history::{KvOp, KvOutput, Value};
 use crate::rng::SimRng;
 
 /// A client request's identity: the client and its request number.
@@ -128,13 +128,13 @@ impl Client {
         let id = RequestId { client: self.id, request: self.next_request };
         let key = rng.below(keys.max(1));
         // Values are unique per request so that a read tells exactly which writes it saw.
-        let value = format!("{}.{};", id.client, id.request);
+        let value: Value = format!("{}.{};", id.client, id.request).into();
         let op = match rng.below(20) {
             0..=4 => KvOp::Put { key, value },
             5..=8 => KvOp::Append { key, value },
             9..=10 => {
                 let expected =
-                    rng.chance(0.3).then(|| format!("{}.{};", id.client, id.request - 1));
+                    (rng.chance(0.3)).then(|| format!("{}.{};", id.client, id.request - 1).into());
                 KvOp::Cas { key, expected, new: value }
             }
             11 => KvOp::Delete { key },

@@ -4,7 +4,7 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
-use stepraft::{Config, Entry, LogIndex, Message, NodeId, Role, Term};
+use stepraft::{Config, Entry, LogIndex, Message, NodeId, Output, Role, Term};
 
 use crate::checker::{Property, SafetyChecker, Violation};
 use crate::history::Operation;
@@ -390,6 +390,9 @@ pub(crate) struct Simulation {
     pub(crate) membership_requests: u64,
     /// Nodes snapshot every this many applied entries (0: never).
     pub(crate) snapshot_every: u64,
+    /// Emptied output vectors for `Node::step_into`, so that a step allocates none. A pool,
+    /// not one buffer: executing one step's outputs may step a node again.
+    pub(crate) output_buffers: Vec<Vec<Output<KvCommand>>>,
 }
 
 /// Runs one seed to completion.
@@ -508,6 +511,7 @@ impl Simulation {
             time_to_new_leader_us: Vec::new(),
             membership_requests: 0,
             snapshot_every: config.snapshot_every.unwrap_or(limits.snapshot_every),
+            output_buffers: Vec::new(),
             config,
         }
     }
