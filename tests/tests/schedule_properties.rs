@@ -32,7 +32,7 @@ fn event() -> impl Strategy<Value = EventKind> {
             .prop_map(|condition| EventKind::Condition { condition }),
         3 => (0u64..2, 0u64..3, any::<bool>(), any::<u16>()).prop_map(|(client, key, write, tag)| {
             let op = if write {
-                KvOp::Put { key, value: format!("{client}.{tag};") }
+                KvOp::Put { key, value: format!("{client}.{tag};").into() }
             } else {
                 KvOp::Get { key }
             };

@@ -87,7 +87,7 @@ fn client_loop(
         }
         let value = format!("v{key}");
         loop {
-            let op = KvOp::Put { key, value: value.clone() };
+            let op = KvOp::Put { key, value: value.as_str().into() };
             let result =
                 recorder.record(client, op, || kv.put(&key_name(key), &value), |_| KvOutput::Done);
             match result {
@@ -126,17 +126,17 @@ fn hot_operation(
                 client,
                 KvOp::Get { key },
                 || reader.get(&name, false),
-                |v| KvOutput::Value(v.clone()),
+                |v| KvOutput::Value(v.as_deref().map(Into::into)),
             );
             (read.map(drop), reader)
         }
         1 => {
-            let op = KvOp::Put { key, value: value.clone() };
+            let op = KvOp::Put { key, value: value.as_str().into() };
             let put = recorder.record(client, op, || kv.put(&name, &value), |_| KvOutput::Done);
             (put.map(drop), kv)
         }
         2 => {
-            let op = KvOp::Cas { key, expected: None, new: value.clone() };
+            let op = KvOp::Cas { key, expected: None, new: value.as_str().into() };
             let cas = recorder.record(
                 client,
                 op,
@@ -261,7 +261,7 @@ fn the_checker_refuses_a_read_that_misses_an_acknowledged_write() {
     std::thread::sleep(Duration::from_millis(1));
     let stale: Result<Option<String>, ClientError> = Ok(None);
     recorder
-        .record(1, KvOp::Get { key }, || stale, |v| KvOutput::Value(v.clone()))
+        .record(1, KvOp::Get { key }, || stale, |v| KvOutput::Value(v.as_deref().map(Into::into)))
         .expect("recorded");
     let history = recorder.operations.lock().expect("history").clone();
     assert!(matches!(
