@@ -4,6 +4,8 @@
 //! the offset was compacted into a snapshot; only the offset's own term is still known, so
 //! that the entry after it can be checked for consistency (§7).
 
+use std::cmp::Ordering;
+
 use crate::entry::Entry;
 use crate::error::TermError;
 use crate::types::{LogIndex, Term};
@@ -59,15 +61,15 @@ impl<T> RaftLog<T> {
     /// The term of the entry at `index`: known for every held entry and for the offset (the
     /// empty prefix, or the last compacted entry); an explicit error otherwise.
     pub(crate) fn term(&self, index: LogIndex) -> Result<Term, TermError> {
-        if index == self.offset {
-            return Ok(self.offset_term);
+        // One three-way comparison rather than `==` then `<`, whose `<=` mutant was equivalent.
+        match index.cmp(&self.offset) {
+            Ordering::Equal => Ok(self.offset_term),
+            Ordering::Less => Err(TermError::Compacted { index, compacted_through: self.offset }),
+            Ordering::Greater => self
+                .entry(index)
+                .map(|entry| entry.term)
+                .ok_or(TermError::BeyondLog { index, last_index: self.last_index() }),
         }
-        if index < self.offset {
-            return Err(TermError::Compacted { index, compacted_through: self.offset });
-        }
-        self.entry(index)
-            .map(|entry| entry.term)
-            .ok_or(TermError::BeyondLog { index, last_index: self.last_index() })
     }
 
     /// The entry at `index`, if the log holds it.

@@ -4,7 +4,7 @@
 
 use crate::checker::Property;
 use crate::schedule::Schedule;
-use crate::world::{run, Outcome, SimConfig};
+use crate::world::{run_outcome, Outcome, SimConfig};
 
 /// The result of shrinking.
 #[derive(Clone, Debug)]
@@ -50,7 +50,7 @@ pub fn shrink(
         runs.set(runs.get() + 1);
         let mut config = candidate.config();
         adjust(&mut config);
-        FailureKind::of(&run(&config).outcome)
+        FailureKind::of(&run_outcome(&config))
     };
     let target = fails(schedule)?;
     let mut current = schedule.clone();

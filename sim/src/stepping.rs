@@ -191,6 +191,9 @@ impl Simulation {
                 if let Some(last) = entries.last() {
                     self.trace(TraceEvent::Apply { node: id.0, index: last.index.0 });
                 }
+                if let Some(node) = self.host(id).node.as_mut() {
+                    node.recycle(entries);
+                }
                 Ok(())
             }
             Output::LeaderChanged { term, leader, role } => {
@@ -390,7 +393,12 @@ impl Simulation {
     ) -> Result<(), Violation> {
         let disk = &self.hosts[(id.0 - 1) as usize].disk;
         self.checker.on_persist(id, leading, &change, disk)?;
-        self.host(id).disk.apply(&change);
+        let host = self.host(id);
+        host.disk.apply(&change);
+        if let (Persist::Append(entries), Some(node)) = (change, host.node.as_mut()) {
+            // Written: the vector goes back to the node, as a runtime would hand it back.
+            node.recycle(entries);
+        }
         Ok(())
     }
 

@@ -267,9 +267,10 @@ impl fmt::Display for TraceRecord {
     }
 }
 
-/// Collects trace records: always the most recent ones, everything when asked to.
+/// Collects trace records: the most recent ones, everything when asked to, or nothing.
 #[derive(Debug, Default)]
 pub struct Tracer {
+    enabled: bool,
     recent: VecDeque<TraceRecord>,
     full: Option<Vec<TraceRecord>>,
 }
@@ -277,11 +278,29 @@ pub struct Tracer {
 impl Tracer {
     /// A tracer that keeps only the recent events, or everything with `keep_all`.
     pub fn new(keep_all: bool) -> Tracer {
-        Tracer { recent: VecDeque::with_capacity(RECENT_EVENTS), full: keep_all.then(Vec::new) }
+        Tracer {
+            enabled: true,
+            recent: VecDeque::with_capacity(RECENT_EVENTS),
+            full: keep_all.then(Vec::new),
+        }
+    }
+
+    /// A tracer that records nothing: for runs whose events nobody will read (a passing seed
+    /// of a campaign; a failing one is run again with a tracer, which determinism allows).
+    pub fn disabled() -> Tracer {
+        Tracer { enabled: false, recent: VecDeque::new(), full: None }
+    }
+
+    /// Whether `record` keeps anything; callers skip building events when it does not.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Records one event.
     pub fn record(&mut self, time_us: u64, event: TraceEvent) {
+        if !self.enabled {
+            return;
+        }
         let record = TraceRecord { time_us, event };
         if let Some(full) = &mut self.full {
             full.push(record.clone());

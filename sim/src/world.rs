@@ -396,8 +396,35 @@ pub(crate) struct Simulation {
 }
 
 /// Runs one seed to completion.
+///
+/// A passing run records no trace unless `keep_trace` asks for one: nobody reads it, and
+/// building it cost about 4% of a campaign. A failing run is run again with a tracer for the
+/// report's last events; the simulator is deterministic, so the second run is the same run
+/// (and if it ended otherwise, that is reported as a failure of determinism).
 pub fn run(config: &SimConfig) -> RunResult {
-    let mut simulation = Simulation::new(config.clone());
+    let first = run_traced(config, config.keep_trace);
+    if config.keep_trace || first.outcome == Outcome::Passed {
+        return first;
+    }
+    let mut again = run_traced(config, true);
+    if again.outcome != first.outcome {
+        again.outcome = Outcome::Panicked(format!(
+            "nondeterminism: seed {} ended {:?}, then {:?} when run again",
+            config.seed, first.outcome, again.outcome
+        ));
+    }
+    again
+}
+
+/// How `config`'s run ends, without the report's trace: for callers that only need the
+/// outcome of many runs (the shrinker).
+pub(crate) fn run_outcome(config: &SimConfig) -> Outcome {
+    run_traced(config, false).outcome
+}
+
+fn run_traced(config: &SimConfig, traced: bool) -> RunResult {
+    let tracer = if traced { Tracer::new(config.keep_trace) } else { Tracer::disabled() };
+    let mut simulation = Simulation::new(config.clone(), tracer);
     let result = panic::catch_unwind(AssertUnwindSafe(|| simulation.run_events()));
     let result = match result {
         Ok(Ok(())) => Ok(simulation.check_history()),
@@ -441,7 +468,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Simulation {
-    fn new(config: SimConfig) -> Simulation {
+    fn new(config: SimConfig, tracer: Tracer) -> Simulation {
         let drawn = FaultProfile::draw(config.seed).with_overrides(&config.overrides);
         let profile = match &config.schedule {
             Some(schedule) => drawn.scripted(schedule),
@@ -486,7 +513,7 @@ impl Simulation {
         };
         Simulation {
             network: Network::new(config.seed, &ids, &profile),
-            tracer: Tracer::new(config.keep_trace),
+            tracer,
             profile,
             now_us: 0,
             queue: EventQueue::default(),

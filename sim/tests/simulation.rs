@@ -98,11 +98,17 @@ fn the_liveness_checker_fires_when_recovery_cannot_happen_in_time() {
     // one election timeout: recovery cannot happen in time.
     config.duration_us = 1_000;
     config.liveness_bound_us = 50_000;
-    let outcome = run(&config).outcome;
-    assert!(matches!(outcome, Outcome::Violated(v) if v.property == Property::Liveness));
-    // With a fair bound the same seed recovers.
+    let failed = run(&config);
+    assert!(matches!(&failed.outcome, Outcome::Violated(v) if v.property == Property::Liveness));
+    // The failure report's last events come from running the seed again with a tracer: they
+    // end with the violation itself.
+    let last = failed.recent.last().expect("a failing run reports its last events");
+    assert!(last.contains("VIOLATION liveness"), "{last}");
+    // With a fair bound the same seed recovers, and a passing run traces nothing.
     config.liveness_bound_us = 10_000_000;
-    assert_eq!(run(&config).outcome, Outcome::Passed);
+    let passed = run(&config);
+    assert_eq!(passed.outcome, Outcome::Passed);
+    assert!(passed.recent.is_empty());
 }
 
 #[test]
