@@ -364,6 +364,7 @@ mod tests {
         assert!(membership.has_quorum(|id| id.0 == 1));
         assert!(!membership.has_quorum(|id| id.0 != 1));
         assert!(membership.is_member(NodeId(3)) && !membership.is_voter(NodeId(3)));
+        assert!(membership.is_member(NodeId(1)) && !membership.is_member(NodeId(4)));
         let empty = Membership::default();
         assert!(!empty.has_quorum(|_| true));
         assert_eq!(empty.vote_result(&BTreeMap::new()), VoteResult::Pending);

@@ -26,6 +26,16 @@ pub struct CampaignSummary {
     pub events_per_sec: f64,
     /// Simulated seconds per wall-clock second, all threads together.
     pub sim_to_wall_ratio: f64,
+    /// Worker threads the campaign ran on.
+    pub threads: u64,
+    /// CPU seconds the worker threads spent, summed (Linux; 0 where it cannot be read).
+    pub cpu_secs: f64,
+    /// Events per second of one core: events over `cpu_secs` (over wall time × threads where
+    /// CPU time is unknown). Unlike `events_per_sec`, it does not depend on what else the
+    /// machine runs, nor on how many cores it has.
+    pub events_per_core_sec: f64,
+    /// Simulated seconds per second of one core, measured the same way.
+    pub sim_to_wall_ratio_per_core: f64,
     /// Wall-clock seconds.
     pub wall_secs: f64,
     /// Simulated seconds, summed over seeds.
@@ -187,12 +197,14 @@ pub fn run_campaign(
     let next = AtomicU64::new(0);
     let collected: Mutex<(CampaignSummary, Vec<RunResult>)> = Mutex::default();
     let replacement_times: Mutex<Vec<u64>> = Mutex::default();
+    let cpu_nanos = AtomicU64::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| loop {
                 let offset = next.fetch_add(1, Ordering::Relaxed);
                 if offset >= seeds {
+                    cpu_nanos.fetch_add(thread_cpu_nanos(), Ordering::Relaxed);
                     return;
                 }
                 let mut config = template.clone();
@@ -226,9 +238,27 @@ pub fn run_campaign(
     summary.wall_secs = started.elapsed().as_secs_f64();
     summary.events_per_sec = summary.events as f64 / summary.wall_secs.max(1e-9);
     summary.sim_to_wall_ratio = summary.simulated_secs / summary.wall_secs.max(1e-9);
+    summary.threads = threads.max(1) as u64;
+    summary.cpu_secs = cpu_nanos.into_inner() as f64 / 1e9;
+    let core_secs = if summary.cpu_secs > 0.0 {
+        summary.cpu_secs
+    } else {
+        summary.wall_secs * summary.threads as f64
+    };
+    summary.events_per_core_sec = summary.events as f64 / core_secs.max(1e-9);
+    summary.sim_to_wall_ratio_per_core = summary.simulated_secs / core_secs.max(1e-9);
     summary.failing_seeds.sort_unstable();
     failures.sort_by_key(|result| result.seed);
     (summary, failures)
+}
+
+/// CPU time of the calling thread so far, from `/proc/thread-self/schedstat` (nanoseconds on
+/// CPU); 0 where that cannot be read.
+fn thread_cpu_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The `fraction` percentile of sorted microsecond samples, in milliseconds.
