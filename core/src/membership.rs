@@ -403,6 +403,85 @@ mod tests {
             ]
         }
 
+        /// What `change` makes of `m`, stated rule by rule on plain sets: the change's own
+        /// precondition first, then the limits on the result.
+        fn naive_apply(
+            m: &Membership,
+            change: &MembershipChange,
+            max_voters: usize,
+        ) -> Result<Membership, MembershipError> {
+            let joint = !m.outgoing.is_empty();
+            if joint && *change != MembershipChange::LeaveJoint {
+                return Err(MembershipError::InJoint);
+            }
+            let (mut voters, mut outgoing, mut learners) =
+                (m.voters.clone(), m.outgoing.clone(), m.learners.clone());
+            match change {
+                MembershipChange::AddVoter(id) | MembershipChange::AddLearner(id) => {
+                    if m.voters.contains(id) {
+                        return Err(MembershipError::AlreadyVoter(*id));
+                    }
+                    if m.learners.contains(id) {
+                        return Err(MembershipError::AlreadyLearner(*id));
+                    }
+                    if matches!(change, MembershipChange::AddVoter(_)) {
+                        voters.insert(*id);
+                    } else {
+                        learners.insert(*id);
+                    }
+                }
+                MembershipChange::PromoteLearner(id) => {
+                    if !m.learners.contains(id) {
+                        return Err(MembershipError::NotALearner(*id));
+                    }
+                    learners.remove(id);
+                    voters.insert(*id);
+                }
+                MembershipChange::DemoteVoter(id) => {
+                    if !m.voters.contains(id) {
+                        return Err(MembershipError::NotAVoter(*id));
+                    }
+                    voters.remove(id);
+                    learners.insert(*id);
+                }
+                MembershipChange::RemoveNode(id) => {
+                    if !m.voters.contains(id) && !m.learners.contains(id) {
+                        return Err(MembershipError::NotAMember(*id));
+                    }
+                    voters.remove(id);
+                    learners.remove(id);
+                }
+                MembershipChange::Replace { voters: new_voters, learners: new_learners } => {
+                    if let Some(both) = new_voters.iter().find(|id| new_learners.contains(id)) {
+                        return Err(MembershipError::VoterAndLearner(*both));
+                    }
+                    learners = new_learners.clone();
+                    if *new_voters != m.voters {
+                        outgoing = m.voters.clone();
+                        voters = new_voters.clone();
+                    }
+                }
+                MembershipChange::LeaveJoint => {
+                    if !joint {
+                        return Err(MembershipError::NotInJoint);
+                    }
+                    outgoing.clear();
+                }
+            }
+            if voters.is_empty() {
+                return Err(MembershipError::NoVotersLeft);
+            }
+            // A change may leave an oversized configuration as large as it was, never larger.
+            let grows = voters.len() > m.voters.len();
+            if grows && voters.len() > max_voters {
+                return Err(MembershipError::TooManyVoters {
+                    voters: voters.len(),
+                    max: max_voters,
+                });
+            }
+            Ok(Membership { voters, outgoing, learners })
+        }
+
         /// A majority of `set` agrees, counted one by one.
         fn naive_majority(set: &BTreeSet<NodeId>, agrees: &dyn Fn(NodeId) -> bool) -> bool {
             let mut yes = 0;
@@ -453,6 +532,15 @@ mod tests {
                     VoteResult::Pending
                 };
                 prop_assert_eq!(m.vote_result(&ballots), expected);
+            }
+
+            #[test]
+            fn configuration_changes_match_the_set_rules(
+                m in membership(),
+                change in change(),
+                max_voters in 1usize..7,
+            ) {
+                prop_assert_eq!(m.apply(&change, max_voters), naive_apply(&m, &change, max_voters));
             }
 
             #[test]
