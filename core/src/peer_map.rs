@@ -95,11 +95,6 @@ impl<V> PeerMap<V> {
         self.entries.get(start).map(|&(id, _)| id)
     }
 
-    /// The values, in id order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
-        self.entries.iter().map(|(_, value)| value)
-    }
-
     /// The entries, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (NodeId, &V)> + '_ {
         self.entries.iter().map(|(id, value)| (*id, value))

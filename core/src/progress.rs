@@ -316,6 +316,17 @@ mod tests {
     }
 
     #[test]
+    fn an_append_without_entries_takes_no_room_in_the_window() {
+        let mut progress = Progress::new(LogIndex(0));
+        progress.on_success(LogIndex(0));
+        progress.on_sent(LogIndex(3), 3);
+        // An empty append (a commit update) while replicating: nothing to acknowledge.
+        progress.on_sent(LogIndex(3), 0);
+        assert_eq!((progress.in_flight(), progress.next_index()), (1, LogIndex(4)));
+        assert!(!progress.is_paused(2));
+    }
+
+    #[test]
     fn conflict_backs_off_to_the_hint_and_ignores_stale_rejections() {
         let mut progress = Progress::new(LogIndex(10));
         progress.on_sent(LogIndex(10), 0);

@@ -397,6 +397,10 @@ fn a_durable_log_that_does_not_continue_the_snapshot_is_refused() {
         (node.first_index(), node.last_index(), node.commit_index()),
         (LogIndex(11), LogIndex(11), LogIndex(10))
     );
+    // The boundary: a stored log whose first entry is the snapshot's own entry.
+    let node = Node::<u64>::restore(config.clone(), with_log(10, 2)).expect("from the snapshot");
+    assert_eq!((node.first_index(), node.last_index()), (LogIndex(11), LogIndex(12)));
+    assert_eq!(Node::<u64>::restore(config.clone(), with_log(10, 1)).err(), refused, "term at 10");
     let node = Node::<u64>::restore(config, with_log(11, 2)).expect("right after the snapshot");
     assert_eq!(node.last_index(), LogIndex(13));
 }

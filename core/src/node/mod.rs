@@ -517,7 +517,7 @@ impl<T: Command> Node<T> {
             }
             RoleState::Leader(leader) => {
                 assert_eq!(self.voted_for, Some(self.config.id), "invariant: leader self-vote");
-                for progress in leader.progress.values() {
+                for (_, progress) in leader.progress.iter() {
                     progress.assert_invariants(self.log.last_index());
                 }
             }
