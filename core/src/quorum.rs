@@ -22,7 +22,10 @@ pub fn majority_index(match_indexes: &mut [LogIndex]) -> LogIndex {
     let position = match_indexes.len() - majority(match_indexes.len());
     if match_indexes.len() <= 8 {
         // Real clusters have a handful of voters: an insertion sort is a few comparisons,
-        // where a selection has a fixed setup cost on every acknowledgement.
+        // where a selection has a fixed setup cost on every acknowledgement (1% of a
+        // one-entry round in the benchmark; the standard sort costs as much). Both paths give
+        // the same index, so cargo-mutants' `<= 8` -> `> 8` is equivalent, as is `>` -> `>=`
+        // below: swapping equal indexes leaves the same order.
         for sorted in 1..match_indexes.len() {
             let mut at = sorted;
             while at > 0 && match_indexes[at - 1] > match_indexes[at] {
