@@ -2,7 +2,9 @@
 //! transfer): the known traps, each run with the protections on — and, where it proves the
 //! test can fail, with them off.
 
-use stepraft::{Input, NodeId, Output, ProposeError, Role, Term, TransferError};
+use stepraft::{
+    Input, Message, NodeId, Output, ProposeError, RequestVoteResponse, Role, Term, TransferError,
+};
 use stepraft_tests::Cluster;
 
 fn unprotected(config: &mut stepraft::Config) {
@@ -160,6 +162,32 @@ fn a_lower_term_pre_vote_is_refused_with_the_responders_term_and_the_asker_catch
     let caught_up = cluster
         .run_until(200, |c| c.node(behind).term() == term && c.node(behind).leader() == c.leader());
     assert!(caught_up);
+}
+
+#[test]
+fn a_pre_vote_refusal_from_a_later_term_makes_the_pre_candidate_follow_that_term() {
+    let mut cluster = Cluster::new(3);
+    let leader = cluster.elect(100);
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    cluster.isolate(follower);
+    cluster.run_until(100, |c| c.node(follower).role() == Role::PreCandidate);
+    assert_eq!(cluster.node(follower).role(), Role::PreCandidate);
+    let later = Term(cluster.node(follower).term().0 + 5);
+    let refusal = RequestVoteResponse { term: later, granted: false };
+    cluster.step(
+        follower,
+        Input::Receive { from: leader, message: Message::PreVoteResponse(refusal) },
+    );
+    // At once, from the refusal itself: no other message reached the isolated node.
+    assert_eq!(
+        (cluster.node(follower).role(), cluster.node(follower).term()),
+        (Role::Follower, later)
+    );
+    // A refusal from an earlier term teaches nothing.
+    let stale = RequestVoteResponse { term: Term(1), granted: false };
+    cluster
+        .step(follower, Input::Receive { from: leader, message: Message::PreVoteResponse(stale) });
+    assert_eq!(cluster.node(follower).term(), later);
 }
 
 #[test]
