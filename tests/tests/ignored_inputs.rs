@@ -3,10 +3,10 @@
 //! ignore is checked here on its own, in the state where it applies.
 
 use stepraft::{
-    AppendEntries, AppendEntriesResponse, AppendOutcome, Heartbeat, HeartbeatResponse, Input,
-    InstallSnapshot, InstallSnapshotResponse, LogIndex, Membership, Message, NodeId, ReadId,
-    ReadIndexResponse, RequestVote, RequestVoteResponse, Role, SnapshotMeta, SnapshotOutcome, Term,
-    TimeoutNow,
+    AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
+    HeartbeatResponse, Input, InstallSnapshot, InstallSnapshotResponse, LogIndex, Membership,
+    Message, NodeId, ReadId, ReadIndexResponse, RequestVote, RequestVoteResponse, Role,
+    SnapshotMeta, SnapshotOutcome, Term, TimeoutNow,
 };
 use stepraft_tests::Cluster;
 
@@ -120,6 +120,35 @@ fn a_follower_counts_what_it_ignores() {
 }
 
 #[test]
+fn an_append_that_would_overwrite_a_committed_entry_is_ignored_and_counted() {
+    let (mut cluster, leader, follower, _) = elected();
+    // A second term, so that an entry of the first can contradict a committed one.
+    cluster.step(leader, Input::TransferLeadership(follower));
+    cluster.run_until(100, |c| c.node(follower).role() == Role::Leader);
+    cluster.run_until(100, |c| c.node(leader).commit_index() == c.node(follower).last_index());
+    let (term, last) = (cluster.node(follower).term(), cluster.node(follower).last_index());
+    assert!(
+        term > Term(1) && cluster.node(leader).commit_index() == last,
+        "entry {last} committed"
+    );
+    let earlier = cluster.node(leader).term_at(last.prev()).expect("held");
+    assert!(earlier < term);
+    // The new leader's committed entry at `last`, rewritten with the term before it.
+    let forged =
+        stepraft::Entry { term: earlier, index: last, payload: stepraft::Payload::Command(7) };
+    let append = AppendEntries {
+        term,
+        prev_log_index: last.prev(),
+        prev_log_term: earlier,
+        entries: vec![forged],
+        leader_commit: last,
+    };
+    let input = receive(follower, Message::AppendEntries(append));
+    assert_ignored(&mut cluster, leader, input, "an append contradicting a committed entry");
+    assert_eq!(cluster.node(leader).term_at(last), Ok(term), "the committed entry stays");
+}
+
+#[test]
 fn a_leader_counts_what_it_ignores() {
     let (mut cluster, leader, follower, _) = elected();
     let term = cluster.node(leader).term();
@@ -133,6 +162,11 @@ fn a_leader_counts_what_it_ignores() {
         AppendEntriesResponse { term, outcome: AppendOutcome::Success { match_index: beyond } };
     let input = receive(follower, Message::AppendEntriesResponse(ack));
     assert_ignored(&mut cluster, leader, input, "an acknowledgement beyond the leader's log");
+    let hint = ConflictHint { index: beyond, term: None };
+    let outcome = AppendOutcome::Conflict { rejected_prev_index: beyond, hint };
+    let input =
+        receive(follower, Message::AppendEntriesResponse(AppendEntriesResponse { term, outcome }));
+    assert_ignored(&mut cluster, leader, input, "a rejection of an append never sent");
     let answer = InstallSnapshotResponse {
         term,
         snapshot_index: LogIndex(1),
