@@ -77,6 +77,82 @@ fn a_snapshot_compacts_the_log_but_keeps_the_tail() {
 }
 
 #[test]
+fn a_snapshot_inside_the_tail_compacts_nothing() {
+    // A tail of 128 entries and 6 applied: the snapshot is recorded, but nothing is dropped,
+    // and the disk is not asked to compact.
+    let (mut cluster, leader) = cluster(128, 64);
+    propose_all(&mut cluster, leader, 0..5);
+    let outputs = cluster.take_snapshot(leader);
+    assert!(outputs.iter().any(|o| matches!(o, Output::Persist(Persist::Snapshot(_)))));
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Persist(Persist::Compact { .. }))));
+    assert_eq!(cluster.node(leader).first_index(), LogIndex(1));
+}
+
+#[test]
+fn a_snapshot_carries_the_configuration_in_force_at_its_index() {
+    let (mut cluster, leader) = cluster(0, 64);
+    propose_all(&mut cluster, leader, 0..3);
+    cluster.take_snapshot(leader);
+    let initial = Membership::with_voters(cluster.ids());
+    let snapshot = cluster.node(leader).snapshot().expect("taken");
+    assert_eq!(*snapshot.meta.membership, initial, "no configuration entry yet: the initial one");
+    // A configuration entry in the log, then a snapshot past it: the snapshot must say so,
+    // since the entry itself is compacted away.
+    cluster.change_membership(leader, MembershipChange::AddLearner(NodeId(7))).expect("accepted");
+    propose_all(&mut cluster, leader, 3..6);
+    cluster.take_snapshot(leader);
+    let node = cluster.node(leader);
+    let snapshot = node.snapshot().expect("taken");
+    assert!(snapshot.meta.membership.learners.contains(&NodeId(7)), "{:?}", snapshot.meta);
+    assert_eq!(*snapshot.meta.membership, *node.membership());
+    // And a node restored from that snapshot alone knows the configuration.
+    let config = node.config().clone();
+    let durable = DurableState {
+        hard_state: node.hard_state(),
+        snapshot: Some(snapshot.clone()),
+        entries: Vec::new(),
+    };
+    let restored = Node::<u64>::restore(config, durable).expect("restores");
+    assert_eq!(restored.membership(), node.membership());
+}
+
+#[test]
+fn an_install_answer_beyond_the_leaders_log_is_ignored() {
+    let (mut cluster, leader) = cluster(0, 4);
+    let lagging = follower_of(&cluster, leader);
+    cluster.isolate(lagging);
+    propose_all(&mut cluster, leader, 0..20);
+    cluster.take_snapshot(leader);
+    cluster.heal();
+    // One message at a time, until the leader has started the transfer.
+    let pending = |c: &Cluster| c.node(leader).progress(lagging).and_then(|p| p.pending_snapshot());
+    for _ in 0..1000 {
+        if pending(&cluster).is_some() {
+            break;
+        }
+        if !cluster.deliver_one() {
+            cluster.tick(leader);
+        }
+    }
+    assert!(pending(&cluster).is_some(), "a transfer starts");
+    let node = cluster.node(leader);
+    let (term, index) = (node.term(), node.snapshot().expect("taken").meta.index);
+    let (ignored, beyond) = (node.stats().ignored_messages, node.last_index().plus(10));
+    let response = stepraft::InstallSnapshotResponse {
+        term,
+        snapshot_index: index,
+        outcome: SnapshotOutcome::Installed { match_index: beyond },
+    };
+    let input =
+        Input::Receive { from: lagging, message: Message::InstallSnapshotResponse(response) };
+    cluster.step(leader, input);
+    let node = cluster.node(leader);
+    assert_eq!(node.stats().ignored_messages, ignored + 1);
+    let progress = node.progress(lagging).expect("a follower");
+    assert!(progress.match_index() < index, "no progress from a forged answer");
+}
+
+#[test]
 fn stale_and_premature_snapshots_are_refused_with_a_typed_error() {
     let (mut cluster, leader) = cluster(0, 64);
     propose_all(&mut cluster, leader, 0..5);
@@ -122,6 +198,7 @@ fn a_far_behind_follower_catches_up_by_a_chunked_snapshot() {
     // 100 commands of 8 bytes in chunks of 16 bytes: many chunks, none larger than 16.
     let stats = cluster.node(leader).stats();
     assert!(stats.snapshot_chunks_sent >= 50, "{stats:?}");
+    assert_eq!(stats.snapshots_sent, 1, "one transfer, never restarted on a lossless network");
     assert_eq!(
         cluster.node(leader).progress(lagging).map(|p| p.state()),
         Some(ReplicationState::Replicate)
