@@ -278,6 +278,17 @@ fn invalid_transfers_are_refused_with_a_reason() {
         refusal(&mut cluster, follower, leader),
         Some(TransferError::NotLeader { leader: Some(leader) })
     );
+    // While a transfer waits for a lagging target: asking again for the same target is not
+    // an error (it is under way), asking for another one is.
+    let other = cluster.ids().into_iter().find(|&id| id != leader && id != follower).expect("3");
+    cluster.cut_link(leader, follower);
+    assert_eq!(refusal(&mut cluster, leader, follower), None);
+    assert_eq!(refusal(&mut cluster, leader, follower), None, "the same transfer, again");
+    assert_eq!(cluster.node(leader).transfer_target(), Some(follower));
+    assert_eq!(
+        refusal(&mut cluster, leader, other),
+        Some(TransferError::InProgress { target: follower })
+    );
 }
 
 /// CheckQuorum stickiness lasts exactly one minimum election timeout after the leader was last
