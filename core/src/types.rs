@@ -42,6 +42,11 @@ impl Term {
 }
 
 impl LogIndex {
+    /// The highest index a snapshot may have, from a leader or from a disk: half the index
+    /// space. The log after it could reach the end of `u64` only after 2^63 more entries, so
+    /// index arithmetic never overflows; a hostile snapshot closer to the end is refused.
+    pub const MAX_SNAPSHOT_INDEX: LogIndex = LogIndex(u64::MAX / 2);
+
     /// The index after this one, saturating at `u64::MAX`.
     pub fn next(self) -> LogIndex {
         LogIndex(self.0.saturating_add(1))

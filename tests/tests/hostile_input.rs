@@ -263,3 +263,59 @@ fn a_truncate_then_append_is_what_the_disk_sees() {
         .collect();
     assert_eq!(persists, ["truncate 2", "append 1"]);
 }
+
+/// Found by the property above (a random case met during a mutation run): a leader-to-be
+/// installed a hostile snapshot at index 2^64 - 2, won an election in the one-voter
+/// configuration it carried, appended its no-op at 2^64 - 1, and then a proposal overflowed
+/// the index space. Indexes that close to the end are refused instead, so every index stays
+/// far from overflowing.
+#[test]
+fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
+    let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+    let mut node: Node<u64> = Node::new(config).expect("valid");
+    let near_end = |index: u64| InstallSnapshot {
+        term: Term(2),
+        meta: SnapshotMeta {
+            index: LogIndex(index),
+            term: Term(1),
+            membership: Membership::with_voters([NodeId(1)]).into(),
+        },
+        total_bytes: 1,
+        offset: 0,
+        data: vec![7],
+    };
+    let chunk = Message::InstallSnapshot(near_end(u64::MAX - 1));
+    let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
+    assert!(node.snapshot().is_none(), "not installed");
+    let refused = outputs.iter().any(|output| {
+        matches!(output, Output::Send { message: Message::InstallSnapshotResponse(r), .. }
+            if r.outcome == SnapshotOutcome::Refused)
+    });
+    assert!(refused, "{outputs:?}");
+    // The sequence that used to overflow now runs: the node campaigns in its own
+    // configuration and its proposals land at ordinary indexes.
+    let _ = node.step_in_place(Input::Campaign);
+    let _ = node.step_in_place(Input::Propose(Proposal::one(ProposalId(0), 0)));
+    assert!(node.last_index() < LogIndex(u64::MAX / 2));
+    // The highest index a snapshot may have is still accepted.
+    let highest = LogIndex::MAX_SNAPSHOT_INDEX.0;
+    let mut node: Node<u64> =
+        Node::new(Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])).expect("valid");
+    let chunk = Message::InstallSnapshot(near_end(highest));
+    let _ = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
+    assert_eq!(node.snapshot().map(|s| s.meta.index), Some(LogIndex(highest)));
+    // A disk holding such a snapshot is refused the same way.
+    let meta = near_end(u64::MAX - 1).meta;
+    let durable = DurableState {
+        hard_state: HardState { term: Term(2), voted_for: None, commit: LogIndex(0) },
+        snapshot: Some(Snapshot { meta, data: Arc::from(&[7u8][..]) }),
+        entries: Vec::new(),
+    };
+    let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+    assert_eq!(
+        Node::<u64>::restore(config, durable).err(),
+        Some(stepraft::RestoreError::LogDoesNotFollowSnapshot {
+            snapshot_index: LogIndex(u64::MAX - 1)
+        })
+    );
+}

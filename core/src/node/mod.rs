@@ -714,8 +714,8 @@ fn check_durable_log<T>(
     let first = entries.first().map(|entry| entry.index);
     if let Some(snapshot) = snapshot {
         let (index, term) = (snapshot.meta.index, snapshot.meta.term);
-        if index == LogIndex(u64::MAX) {
-            // No room for the log after it: not something this library writes.
+        if index > LogIndex::MAX_SNAPSHOT_INDEX {
+            // Too little room for the log after it: not something this library writes.
             return Err(RestoreError::LogDoesNotFollowSnapshot { snapshot_index: index });
         }
         let follows = match first {

@@ -108,7 +108,7 @@ impl<T: Command> Node<T> {
         let snapshot_index = chunk.meta.index;
         // The index must leave room for the entries after it (index arithmetic never wraps).
         let consistent = chunk.meta.index > LogIndex(0)
-            && chunk.meta.index < LogIndex(u64::MAX)
+            && chunk.meta.index <= LogIndex::MAX_SNAPSHOT_INDEX
             && chunk.meta.term > crate::types::Term(0)
             && chunk.meta.term <= chunk.term
             && chunk.offset.checked_add(chunk.data.len() as u64) <= Some(chunk.total_bytes);
