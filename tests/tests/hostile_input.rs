@@ -273,7 +273,7 @@ fn a_truncate_then_append_is_what_the_disk_sees() {
 fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
     let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
     let mut node: Node<u64> = Node::new(config).expect("valid");
-    let near_end = |index: u64| InstallSnapshot {
+    let chunk_at = |index: u64| InstallSnapshot {
         term: Term(2),
         meta: SnapshotMeta {
             index: LogIndex(index),
@@ -284,7 +284,7 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
         offset: 0,
         data: vec![7],
     };
-    let chunk = Message::InstallSnapshot(near_end(u64::MAX - 1));
+    let chunk = Message::InstallSnapshot(chunk_at(u64::MAX - 1));
     let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
     assert!(node.snapshot().is_none(), "not installed");
     let refused = outputs.iter().any(|output| {
@@ -292,6 +292,14 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
             if r.outcome == SnapshotOutcome::Refused)
     });
     assert!(refused, "{outputs:?}");
+    // Nor is a snapshot at index 0 (the empty prefix, which no snapshot can be).
+    let chunk = Message::InstallSnapshot(chunk_at(0));
+    let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
+    let refused_at_zero = outputs.iter().any(|output| {
+        matches!(output, Output::Send { message: Message::InstallSnapshotResponse(r), .. }
+            if r.outcome == SnapshotOutcome::Refused)
+    });
+    assert!(refused_at_zero, "{outputs:?}");
     // The sequence that used to overflow now runs: the node campaigns in its own
     // configuration and its proposals land at ordinary indexes.
     let _ = node.step_in_place(Input::Campaign);
@@ -301,11 +309,11 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
     let highest = LogIndex::MAX_SNAPSHOT_INDEX.0;
     let mut node: Node<u64> =
         Node::new(Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])).expect("valid");
-    let chunk = Message::InstallSnapshot(near_end(highest));
+    let chunk = Message::InstallSnapshot(chunk_at(highest));
     let _ = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
     assert_eq!(node.snapshot().map(|s| s.meta.index), Some(LogIndex(highest)));
     // A disk holding such a snapshot is refused the same way.
-    let meta = near_end(u64::MAX - 1).meta;
+    let meta = chunk_at(u64::MAX - 1).meta;
     let durable = DurableState {
         hard_state: HardState { term: Term(2), voted_for: None, commit: LogIndex(0) },
         snapshot: Some(Snapshot { meta, data: Arc::from(&[7u8][..]) }),
