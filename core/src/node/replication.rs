@@ -277,8 +277,10 @@ impl<T: Command> Node<T> {
             AppendOutcome::Success { match_index } if match_index <= last_index => {
                 // An acknowledgement at or below the commit index cannot move the majority's
                 // index past it, so the commit computation is skipped (the second answer to
-                // each append, in a three-node cluster). A saving only: computing anyway
-                // changes nothing, so cargo-mutants' `>` -> `>=` here is equivalent.
+                // each append, in a three-node cluster). Neither is the computation needed
+                // when the answer moved nothing (a duplicate). A saving only: computing anyway
+                // changes nothing, so cargo-mutants' `>` -> `>=` and `&&` -> `||` here are
+                // equivalent.
                 if progress.on_success(match_index) && match_index > self.commit {
                     self.maybe_commit();
                 }
