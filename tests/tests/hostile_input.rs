@@ -321,9 +321,16 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
     };
     let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
     assert_eq!(
-        Node::<u64>::restore(config, durable).err(),
+        Node::<u64>::restore(config.clone(), durable.clone()).err(),
         Some(stepraft::RestoreError::LogDoesNotFollowSnapshot {
             snapshot_index: LogIndex(u64::MAX - 1)
         })
     );
+    // One at the highest index allowed restores.
+    let mut at_limit = durable;
+    if let Some(snapshot) = &mut at_limit.snapshot {
+        snapshot.meta.index = LogIndex::MAX_SNAPSHOT_INDEX;
+    }
+    let restored = Node::<u64>::restore(config, at_limit).expect("at the limit");
+    assert_eq!(restored.last_index(), LogIndex::MAX_SNAPSHOT_INDEX);
 }
