@@ -284,22 +284,18 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
         offset: 0,
         data: vec![7],
     };
-    let chunk = Message::InstallSnapshot(chunk_at(u64::MAX - 1));
-    let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
+    let refuses = |node: &mut Node<u64>, index: u64| {
+        let chunk = Message::InstallSnapshot(chunk_at(index));
+        let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
+        outputs.iter().any(|output| {
+            matches!(output, Output::Send { message: Message::InstallSnapshotResponse(r), .. }
+                if r.outcome == SnapshotOutcome::Refused)
+        })
+    };
+    assert!(refuses(&mut node, u64::MAX - 1));
     assert!(node.snapshot().is_none(), "not installed");
-    let refused = outputs.iter().any(|output| {
-        matches!(output, Output::Send { message: Message::InstallSnapshotResponse(r), .. }
-            if r.outcome == SnapshotOutcome::Refused)
-    });
-    assert!(refused, "{outputs:?}");
     // Nor is a snapshot at index 0 (the empty prefix, which no snapshot can be).
-    let chunk = Message::InstallSnapshot(chunk_at(0));
-    let outputs = node.step_in_place(Input::Receive { from: NodeId(2), message: chunk });
-    let refused_at_zero = outputs.iter().any(|output| {
-        matches!(output, Output::Send { message: Message::InstallSnapshotResponse(r), .. }
-            if r.outcome == SnapshotOutcome::Refused)
-    });
-    assert!(refused_at_zero, "{outputs:?}");
+    assert!(refuses(&mut node, 0));
     // The sequence that used to overflow now runs: the node campaigns in its own
     // configuration and its proposals land at ordinary indexes.
     let _ = node.step_in_place(Input::Campaign);

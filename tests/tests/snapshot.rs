@@ -38,6 +38,19 @@ fn follower_of(cluster: &Cluster, leader: NodeId) -> NodeId {
     cluster.ids().into_iter().find(|&id| id != leader).expect("a follower")
 }
 
+/// A cluster (no compaction tail, chunks of `chunk_bytes`) whose leader compacted away 20
+/// commands while one follower was cut off, then healed: `(cluster, leader, lagging)`. The
+/// follower can only catch up from the snapshot.
+fn lagging_behind_a_snapshot(chunk_bytes: usize) -> (Cluster, NodeId, NodeId) {
+    let (mut cluster, leader) = cluster(0, chunk_bytes);
+    let lagging = follower_of(&cluster, leader);
+    cluster.isolate(lagging);
+    propose_all(&mut cluster, leader, 0..20);
+    cluster.take_snapshot(leader);
+    cluster.heal();
+    (cluster, leader, lagging)
+}
+
 #[test]
 fn a_snapshot_compacts_the_log_but_keeps_the_tail() {
     let (mut cluster, leader) = cluster(10, 64);
@@ -118,12 +131,7 @@ fn a_snapshot_carries_the_configuration_in_force_at_its_index() {
 
 #[test]
 fn an_install_answer_beyond_the_leaders_log_is_ignored() {
-    let (mut cluster, leader) = cluster(0, 4);
-    let lagging = follower_of(&cluster, leader);
-    cluster.isolate(lagging);
-    propose_all(&mut cluster, leader, 0..20);
-    cluster.take_snapshot(leader);
-    cluster.heal();
+    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(4);
     // One message at a time, until the leader has started the transfer.
     let pending = |c: &Cluster| c.node(leader).progress(lagging).and_then(|p| p.pending_snapshot());
     for _ in 0..1000 {
@@ -210,12 +218,7 @@ fn a_far_behind_follower_catches_up_by_a_chunked_snapshot() {
 
 #[test]
 fn chunks_lost_duplicated_and_reordered_still_install() {
-    let (mut cluster, leader) = cluster(0, 8);
-    let lagging = follower_of(&cluster, leader);
-    cluster.isolate(lagging);
-    propose_all(&mut cluster, leader, 0..20);
-    cluster.take_snapshot(leader);
-    cluster.heal();
+    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(8);
     let mut round = 0u64;
     let installed = cluster.run_until_with(
         200,
