@@ -218,7 +218,7 @@ fn a_far_behind_follower_catches_up_by_a_chunked_snapshot() {
 
 #[test]
 fn chunks_lost_duplicated_and_reordered_still_install() {
-    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(8);
+    let (mut cluster, _, lagging) = lagging_behind_a_snapshot(8);
     let mut round = 0u64;
     let installed = cluster.run_until_with(
         200,
