@@ -92,11 +92,7 @@ pub fn apply_to_key(value: &mut Option<Value>, op: &KvOp) -> KvOutput {
         }
         KvOp::Get { .. } => KvOutput::Value(value.clone()),
         KvOp::Append { value: suffix, .. } => {
-            let mut appended =
-                String::with_capacity(value.as_deref().map_or(0, str::len) + suffix.len());
-            appended.push_str(value.as_deref().unwrap_or(""));
-            appended.push_str(suffix);
-            *value = Some(appended.into());
+            *value = Some([value.as_deref().unwrap_or(""), suffix].concat().into());
             KvOutput::Done
         }
         KvOp::Cas { expected, new, .. } => {

@@ -291,11 +291,6 @@ impl Tracer {
         Tracer { enabled: false, recent: VecDeque::new(), full: None }
     }
 
-    /// Whether `record` keeps anything; callers skip building events when it does not.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Records one event.
     pub fn record(&mut self, time_us: u64, event: TraceEvent) {
         if !self.enabled {

@@ -133,8 +133,8 @@ impl Client {
             0..=4 => KvOp::Put { key, value },
             5..=8 => KvOp::Append { key, value },
             9..=10 => {
-                let expected =
-                    (rng.chance(0.3)).then(|| format!("{}.{};", id.client, id.request - 1).into());
+                let previous = || format!("{}.{};", id.client, id.request - 1).into();
+                let expected = rng.chance(0.3).then(previous);
                 KvOp::Cas { key, expected, new: value }
             }
             11 => KvOp::Delete { key },
