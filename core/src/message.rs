@@ -216,6 +216,9 @@ pub struct ReadIndexResponse {
 pub struct InstallSnapshot {
     /// The leader's term.
     pub term: Term,
+    /// The leader's transfer attempt this chunk belongs to, echoed in the answer: answers to
+    /// chunks of an abandoned attempt must not move the transfer (see the leader's progress).
+    pub attempt: u64,
     /// The snapshot this chunk belongs to.
     pub meta: SnapshotMeta,
     /// The snapshot's whole size in bytes.
@@ -235,6 +238,8 @@ pub struct InstallSnapshotResponse {
     /// The index of the snapshot the chunk belonged to, so that the leader can spot answers
     /// about an older snapshot.
     pub snapshot_index: LogIndex,
+    /// The transfer attempt of the chunk answered (copied from [`InstallSnapshot::attempt`]).
+    pub attempt: u64,
     /// What the follower did with the chunk.
     pub outcome: SnapshotOutcome,
 }

@@ -355,6 +355,8 @@ enum FMessage {
     },
     InstallSnapshot {
         term: FTerm,
+        /// Small, so that it often names the leader's current attempt (they count from 1).
+        attempt: u8,
         index: FIndex,
         snapshot_term: FTerm,
         voters: u8,
@@ -365,6 +367,7 @@ enum FMessage {
     InstallSnapshotResponse {
         term: FTerm,
         snapshot_index: FIndex,
+        attempt: u8,
         /// 0: received, 1: gap, 2: installed (offset as an index), 3: refused.
         kind: u8,
         offset: Num,
@@ -472,6 +475,7 @@ impl FMessage {
             }
             FMessage::InstallSnapshot {
                 term,
+                attempt,
                 index,
                 snapshot_term,
                 voters,
@@ -482,6 +486,7 @@ impl FMessage {
                 let voters = (1..=3).filter(|bit| voters & (1 << bit) != 0).map(NodeId);
                 Message::InstallSnapshot(stepraft::InstallSnapshot {
                     term: term.get(node),
+                    attempt: u64::from(attempt % 4),
                     meta: SnapshotMeta {
                         index: index.get(node),
                         term: snapshot_term.get(node),
@@ -492,7 +497,7 @@ impl FMessage {
                     data: vec![0xab; usize::from(len % 8)],
                 })
             }
-            FMessage::InstallSnapshotResponse { term, snapshot_index, kind, offset } => {
+            FMessage::InstallSnapshotResponse { term, snapshot_index, attempt, kind, offset } => {
                 let outcome = match kind % 4 {
                     0 => SnapshotOutcome::Received { next_offset: offset.get() },
                     1 => SnapshotOutcome::Gap { next_offset: offset.get() },
@@ -502,6 +507,7 @@ impl FMessage {
                 Message::InstallSnapshotResponse(stepraft::InstallSnapshotResponse {
                     term: term.get(node),
                     snapshot_index: snapshot_index.get(node),
+                    attempt: u64::from(attempt % 4),
                     outcome,
                 })
             }

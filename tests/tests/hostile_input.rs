@@ -109,25 +109,35 @@ fn message() -> impl Strategy<Value = Message<u64>> {
         (term(), number(), proptest::option::of(index())).prop_map(|(term, id, index)| {
             Message::ReadIndexResponse(ReadIndexResponse { term, id: ReadId(id), index })
         }),
-        (term(), snapshot_meta(), 0u64..8, 0u64..8, 0usize..5).prop_map(
-            |(term, meta, total_bytes, offset, len)| {
+        (term(), 0u64..4, snapshot_meta(), 0u64..8, 0u64..8, 0usize..5).prop_map(
+            |(term, attempt, meta, total_bytes, offset, len)| {
                 let data = vec![7u8; len];
-                Message::InstallSnapshot(InstallSnapshot { term, meta, total_bytes, offset, data })
+                Message::InstallSnapshot(InstallSnapshot {
+                    term,
+                    attempt,
+                    meta,
+                    total_bytes,
+                    offset,
+                    data,
+                })
             }
         ),
-        (term(), index(), number(), 0u8..4).prop_map(|(term, snapshot_index, offset, kind)| {
-            let outcome = match kind {
-                0 => SnapshotOutcome::Received { next_offset: offset },
-                1 => SnapshotOutcome::Gap { next_offset: offset },
-                2 => SnapshotOutcome::Installed { match_index: LogIndex(offset) },
-                _ => SnapshotOutcome::Refused,
-            };
-            Message::InstallSnapshotResponse(InstallSnapshotResponse {
-                term,
-                snapshot_index,
-                outcome,
-            })
-        }),
+        (term(), index(), 0u64..4, number(), 0u8..4).prop_map(
+            |(term, snapshot_index, attempt, offset, kind)| {
+                let outcome = match kind {
+                    0 => SnapshotOutcome::Received { next_offset: offset },
+                    1 => SnapshotOutcome::Gap { next_offset: offset },
+                    2 => SnapshotOutcome::Installed { match_index: LogIndex(offset) },
+                    _ => SnapshotOutcome::Refused,
+                };
+                Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                    term,
+                    snapshot_index,
+                    attempt,
+                    outcome,
+                })
+            }
+        ),
     ]
 }
 
@@ -275,6 +285,7 @@ fn regression_a_snapshot_at_the_end_of_the_index_space_is_refused() {
     let mut node: Node<u64> = Node::new(config).expect("valid");
     let chunk_at = |index: u64| InstallSnapshot {
         term: Term(2),
+        attempt: 1,
         meta: SnapshotMeta {
             index: LogIndex(index),
             term: Term(1),

@@ -79,6 +79,7 @@ fn a_follower_counts_what_it_ignores() {
     assert_ignored(&mut cluster, follower, input, "TimeoutNow, not from the leader");
     let chunk = InstallSnapshot {
         term,
+        attempt: 1,
         meta: SnapshotMeta {
             index: LogIndex(1),
             term,
@@ -170,6 +171,7 @@ fn a_leader_counts_what_it_ignores() {
     let answer = InstallSnapshotResponse {
         term,
         snapshot_index: LogIndex(1),
+        attempt: 1,
         outcome: SnapshotOutcome::Received { next_offset: 1 },
     };
     let input = receive(follower, Message::InstallSnapshotResponse(answer));

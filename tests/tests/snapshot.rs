@@ -146,9 +146,11 @@ fn an_install_answer_beyond_the_leaders_log_is_ignored() {
     let node = cluster.node(leader);
     let (term, index) = (node.term(), node.snapshot().expect("taken").meta.index);
     let (ignored, beyond) = (node.stats().ignored_messages, node.last_index().plus(10));
+    let attempt = node.progress(lagging).and_then(|p| p.snapshot_attempt()).expect("sending");
     let response = stepraft::InstallSnapshotResponse {
         term,
         snapshot_index: index,
+        attempt,
         outcome: SnapshotOutcome::Installed { match_index: beyond },
     };
     let input =
@@ -261,8 +263,9 @@ fn a_gap_is_answered_with_the_expected_offset_and_a_duplicate_changes_nothing() 
     cluster.take_snapshot(leader);
     cluster.heal();
     cluster.drop_all();
-    // The next heartbeat answer makes the leader probe, learn of the gap and send chunks.
-    let mut chunks = Vec::new();
+    // The next heartbeat answer makes the leader probe, learn of the gap and send the first
+    // chunk (one, until it is answered).
+    let mut first = None;
     for _ in 0..10 {
         cluster.tick(leader);
         // Deliver everything but the chunks, which the test hands over itself.
@@ -273,18 +276,28 @@ fn a_gap_is_answered_with_the_expected_offset_and_a_duplicate_changes_nothing() 
             }
             for envelope in pending {
                 match envelope.message {
-                    Message::InstallSnapshot(chunk) => chunks.push(chunk),
+                    Message::InstallSnapshot(chunk) => first = first.or(Some(chunk)),
                     message => {
                         cluster.step(envelope.to, Input::Receive { from: envelope.from, message });
                     }
                 }
             }
         }
-        if chunks.len() >= 3 {
+        if first.is_some() {
             break;
         }
     }
-    assert!(chunks.len() >= 3, "chunks were sent");
+    let first = first.expect("a chunk was sent");
+    let data = cluster.node(leader).snapshot().expect("taken").data.clone();
+    assert!(data.len() > 8, "at least three chunks of 4 bytes");
+    let by_offset = |offset: u64| {
+        let end = (offset as usize + 4).min(data.len());
+        stepraft::InstallSnapshot {
+            offset,
+            data: data[offset as usize..end].to_vec(),
+            ..first.clone()
+        }
+    };
     let answer = |cluster: &mut Cluster, chunk: &stepraft::InstallSnapshot| {
         let outputs = cluster.step(
             lagging,
@@ -297,17 +310,22 @@ fn a_gap_is_answered_with_the_expected_offset_and_a_duplicate_changes_nothing() 
             _ => None,
         })
     };
-    let by_offset =
-        |offset: u64| chunks.iter().find(|c| c.offset == offset).expect("chunk").clone();
     // The first chunk of a transfer starts it at once.
     assert_eq!(
         answer(&mut cluster, &by_offset(0)),
         Some(SnapshotOutcome::Received { next_offset: 4 })
     );
-    // A later chunk of another snapshot does not: that transfer must start at offset 0.
-    let mut other = by_offset(4);
-    other.meta.index = other.meta.index.prev();
-    assert_eq!(answer(&mut cluster, &other), Some(SnapshotOutcome::Gap { next_offset: 0 }));
+    // A later chunk of a newer snapshot does not: that transfer must start at offset 0.
+    let mut newer = by_offset(4);
+    newer.meta.index = newer.meta.index.next();
+    assert_eq!(answer(&mut cluster, &newer), Some(SnapshotOutcome::Gap { next_offset: 0 }));
+    // A chunk of an older snapshot comes from a transfer the leader abandoned: ignored,
+    // without an answer.
+    let mut older = by_offset(0);
+    older.meta.index = older.meta.index.prev();
+    let ignored = cluster.node(lagging).stats().ignored_messages;
+    assert_eq!(answer(&mut cluster, &older), None);
+    assert_eq!(cluster.node(lagging).stats().ignored_messages, ignored + 1);
     assert_eq!(
         answer(&mut cluster, &by_offset(0)),
         Some(SnapshotOutcome::Received { next_offset: 4 }),
@@ -573,4 +591,103 @@ fn an_append_from_inside_the_snapshot_is_acknowledged_only_up_to_the_commit() {
     assert_eq!(answer, Some(stepraft::AppendOutcome::Success { match_index: LogIndex(5) }));
     assert_eq!(node.commit_index(), LogIndex(5));
     assert_eq!(node.term_at(LogIndex(7)), Ok(Term(1)), "nothing was appended or truncated");
+}
+
+/// Steps the cluster one message (or, when the network is empty, one tick of every node) at a
+/// time until `done` holds; returns whether it did within `steps_max` steps.
+fn step_until(cluster: &mut Cluster, steps_max: u32, done: impl Fn(&Cluster) -> bool) -> bool {
+    for _ in 0..steps_max {
+        if done(cluster) {
+            return true;
+        }
+        if !cluster.deliver_one() {
+            cluster.tick_all();
+        }
+    }
+    done(cluster)
+}
+
+/// A follower that restarts in the middle of a transfer has lost the chunks it confirmed; its
+/// gap answer at offset 0 must start the transfer over. (Before attempts, the leader ignored
+/// a gap below what it had seen confirmed and resent the same later chunks forever.)
+#[test]
+fn a_follower_that_restarts_mid_transfer_receives_the_snapshot_from_the_start() {
+    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(4);
+    let confirmed =
+        |c: &Cluster| c.node(leader).progress(lagging).and_then(|p| p.snapshot_offset());
+    assert!(step_until(&mut cluster, 10_000, |c| confirmed(c) >= Some(8)), "chunks confirmed");
+    assert_eq!(cluster.node(lagging).stats().snapshots_installed, 0, "mid-transfer");
+    cluster.crash(lagging);
+    cluster.restart(lagging);
+    let caught_up = cluster
+        .run_until(50, |c| c.node(lagging).applied_index() == c.node(leader).applied_index());
+    assert!(caught_up, "the transfer finishes after the restart");
+    assert_eq!(cluster.node(lagging).stats().snapshots_installed, 1);
+    assert!(cluster.node(leader).stats().snapshot_restarts >= 1, "the gap at 0 restarted it");
+    assert_eq!(cluster.node(lagging).snapshot(), cluster.node(leader).snapshot());
+    cluster.assert_safety();
+}
+
+/// A leader that takes a new snapshot more often than a transfer takes keeps sending the one
+/// the transfer started with, so the transfer finishes. (Restarting with each newer snapshot
+/// never finished one.)
+#[test]
+fn newer_snapshots_on_the_leader_do_not_restart_a_transfer_under_way() {
+    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(4);
+    let mut command = 100;
+    let installed = cluster.run_until_with(
+        100,
+        |c| {
+            // A new command and a new snapshot every round.
+            command += 1;
+            c.propose(leader, command).expect("leader accepts");
+            c.deliver_all();
+            c.take_snapshot(leader);
+        },
+        |c| c.node(lagging).stats().snapshots_installed > 0,
+    );
+    assert!(installed, "a transfer finishes while the leader keeps snapshotting");
+    let first = cluster.node(lagging).snapshot().expect("installed").meta.index;
+    assert!(first < cluster.node(leader).snapshot().expect("taken").meta.index, "an older one");
+    // Once the leader stops compacting, a fresh transfer of its latest snapshot completes the
+    // catch-up.
+    let caught_up = cluster
+        .run_until(100, |c| c.node(lagging).applied_index() == c.node(leader).applied_index());
+    assert!(caught_up, "the follower catches up");
+    assert_eq!(cluster.node(lagging).applied_index(), cluster.node(leader).applied_index());
+    cluster.assert_safety();
+}
+
+/// One chunk lost from a full window: every chunk after it reports the same gap, and only the
+/// first of those answers starts a new attempt.
+#[test]
+fn a_chunk_lost_from_a_full_window_costs_one_restart() {
+    let (mut cluster, leader, lagging) = lagging_behind_a_snapshot(4);
+    let mut dropped = false;
+    for _ in 0..10_000 {
+        if cluster.node(lagging).stats().snapshots_installed > 0 {
+            break;
+        }
+        let pending = cluster.take_in_flight();
+        if pending.is_empty() {
+            cluster.tick_all();
+        }
+        for envelope in pending {
+            let lose = matches!(&envelope.message,
+                Message::InstallSnapshot(chunk) if chunk.offset == 8 && !dropped);
+            dropped |= lose;
+            if !lose {
+                cluster.step(
+                    envelope.to,
+                    Input::Receive { from: envelope.from, message: envelope.message },
+                );
+            }
+        }
+    }
+    assert!(dropped, "the chunk at 8 was dropped");
+    assert_eq!(cluster.node(lagging).stats().snapshots_installed, 1);
+    let stats = cluster.node(leader).stats();
+    assert_eq!(stats.snapshot_restarts, 1, "{stats:?}");
+    assert_eq!(stats.snapshots_sent, 1, "{stats:?}");
+    cluster.assert_safety();
 }

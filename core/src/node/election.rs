@@ -190,6 +190,7 @@ impl<T: Command> Node<T> {
             reads: LeaderReads::default(),
             recent_active: PeerMap::default(),
             transfer: None,
+            snapshot_attempts: 0,
         })));
         self.election_elapsed = 0;
         // §5.4.2 / §8: a no-op of the new term lets earlier entries commit.
@@ -248,6 +249,7 @@ impl<T: Command> Node<T> {
                 let response = InstallSnapshotResponse {
                     term,
                     snapshot_index: chunk.meta.index,
+                    attempt: chunk.attempt,
                     outcome: SnapshotOutcome::Refused,
                 };
                 self.send(from, Message::InstallSnapshotResponse(response))

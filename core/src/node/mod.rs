@@ -108,6 +108,9 @@ struct LeaderState {
     recent_active: PeerMap<()>,
     /// The leadership transfer in progress, if any.
     transfer: Option<transfer::Transfer>,
+    /// Snapshot transfer attempts started in this term: the next attempt's id, so that an
+    /// answer names exactly one attempt to one follower.
+    snapshot_attempts: u64,
 }
 
 /// Counters a runtime can export; they never influence behaviour.
@@ -127,6 +130,9 @@ pub struct NodeStats {
     pub snapshot_chunks_sent: u64,
     /// Snapshot data bytes in those chunks.
     pub snapshot_bytes_sent: u64,
+    /// Times a follower reported a gap in a transfer and the leader started a new attempt
+    /// from the follower's offset.
+    pub snapshot_restarts: u64,
     /// Snapshots this node installed from a leader.
     pub snapshots_installed: u64,
 }

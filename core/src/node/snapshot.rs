@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use super::{peer_progress, Node, RoleState};
+use super::{Node, RoleState};
 use crate::entry::Command;
 use crate::error::SnapshotError;
 use crate::io::{Output, Persist};
 use crate::membership::Membership;
 use crate::message::{InstallSnapshot, InstallSnapshotResponse, Message, SnapshotOutcome};
+use crate::progress::ChunkAnswer;
 use crate::snapshot::{IncomingSnapshot, Snapshot, SnapshotMeta};
 use crate::types::{LogIndex, NodeId};
 
@@ -69,31 +70,35 @@ impl<T: Command> Node<T> {
         }
     }
 
-    /// Sends `peer` the next chunks of the snapshot, as the window allows, (re)starting the
-    /// transfer when the peer is not yet receiving the current snapshot.
+    /// Sends `peer` the next chunks of the snapshot being sent to it, as the window allows,
+    /// starting a transfer of the latest snapshot when none is under way. A transfer keeps
+    /// its snapshot to the end even if a newer one is taken meanwhile (see
+    /// `progress/snapshot_send.rs` for why that, and the attempts, make it finish).
     pub(super) fn send_snapshot_chunks(&mut self, peer: NodeId) {
-        let Some(snapshot) = &self.snapshot else {
-            // Unreachable: the log is only compacted under a snapshot.
-            debug_assert!(false, "compacted log without a snapshot");
-            return;
-        };
         let RoleState::Leader(leader) = &mut self.role else { return };
         let Some(progress) = leader.progress.get_mut(peer) else { return };
-        if progress.pending_snapshot() != Some(snapshot.meta.index) {
-            progress.become_snapshot(snapshot.meta.index);
+        if progress.snapshot_being_sent().is_none() {
+            let Some(snapshot) = &self.snapshot else {
+                // Unreachable: the log is only compacted under a snapshot.
+                debug_assert!(false, "compacted log without a snapshot");
+                return;
+            };
+            leader.snapshot_attempts += 1;
+            progress.become_snapshot(snapshot.clone(), leader.snapshot_attempts);
             self.stats.snapshots_sent += 1;
         }
-        let total = snapshot.data.len() as u64;
         let chunk_bytes = self.config.snapshot_chunk_bytes as u64;
         let window = self.config.in_flight_messages_max;
         let mut chunks = Vec::new();
-        while let Some((start, end)) = progress.next_chunk(total, chunk_bytes, window) {
+        while let Some(range) = progress.next_chunk(chunk_bytes, window) {
+            let snapshot = progress.snapshot_being_sent().expect("invariant: in snapshot state");
             chunks.push(InstallSnapshot {
                 term: self.term,
+                attempt: range.attempt,
                 meta: snapshot.meta.clone(),
-                total_bytes: total,
-                offset: start,
-                data: snapshot.data[start as usize..end as usize].to_vec(),
+                total_bytes: snapshot.data.len() as u64,
+                offset: range.start,
+                data: snapshot.data[range.start as usize..range.end as usize].to_vec(),
             });
         }
         for chunk in chunks {
@@ -105,7 +110,7 @@ impl<T: Command> Node<T> {
 
     /// A follower receives one chunk from its leader.
     pub(super) fn on_install_snapshot(&mut self, from: NodeId, chunk: InstallSnapshot) {
-        let snapshot_index = chunk.meta.index;
+        let (snapshot_index, attempt) = (chunk.meta.index, chunk.attempt);
         // The index must leave room for the entries after it (index arithmetic never wraps).
         let consistent = chunk.meta.index > LogIndex(0)
             && chunk.meta.index <= LogIndex::MAX_SNAPSHOT_INDEX
@@ -127,10 +132,16 @@ impl<T: Command> Node<T> {
             self.clear_incoming_snapshot();
             SnapshotOutcome::Installed { match_index: self.commit }
         } else {
-            self.receive_chunk(chunk)
+            match self.receive_chunk(chunk) {
+                Some(outcome) => outcome,
+                None => {
+                    self.stats.ignored_messages += 1;
+                    return;
+                }
+            }
         };
         let term = self.term;
-        let response = InstallSnapshotResponse { term, snapshot_index, outcome };
+        let response = InstallSnapshotResponse { term, snapshot_index, attempt, outcome };
         self.send(from, Message::InstallSnapshotResponse(response));
     }
 
@@ -140,43 +151,48 @@ impl<T: Command> Node<T> {
         }
     }
 
-    /// Adds a chunk to the snapshot being received, installing it once complete.
-    fn receive_chunk(&mut self, chunk: InstallSnapshot) -> SnapshotOutcome {
+    /// Adds a chunk to the snapshot being received, installing it once complete. `None`: a
+    /// chunk of an older snapshot than the one being received, from an abandoned transfer of
+    /// this leader (a leader's transfers only move to newer snapshots): not worth an answer.
+    fn receive_chunk(&mut self, chunk: InstallSnapshot) -> Option<SnapshotOutcome> {
         let RoleState::Follower { incoming_snapshot, .. } = &mut self.role else {
-            return SnapshotOutcome::Refused; // `accept_leader` made this node a follower
+            return Some(SnapshotOutcome::Refused); // `accept_leader` made this node a follower
         };
-        let same = incoming_snapshot.as_ref().is_some_and(|incoming| {
-            incoming.meta == chunk.meta && incoming.total_bytes == chunk.total_bytes
-        });
-        if !same {
-            if chunk.offset != 0 {
-                return SnapshotOutcome::Gap { next_offset: 0 };
+        let received = match incoming_snapshot.as_deref() {
+            Some(incoming) if incoming.meta.index > chunk.meta.index => return None,
+            Some(incoming)
+                if incoming.meta == chunk.meta && incoming.total_bytes == chunk.total_bytes =>
+            {
+                incoming.data.len() as u64
             }
-            // A new transfer (or another snapshot) starts over.
+            // Nothing received yet of this snapshot, or a newer one replaces an older one.
+            _ => 0,
+        };
+        if chunk.offset > received {
+            // Chunks were lost or reordered; what is held is kept.
+            return Some(SnapshotOutcome::Gap { next_offset: received });
+        }
+        if received == 0 && chunk.offset == 0 {
             *incoming_snapshot = Some(Box::new(IncomingSnapshot {
                 meta: chunk.meta.clone(),
                 total_bytes: chunk.total_bytes,
                 data: Vec::new(),
             }));
         }
-        let Some(incoming) = incoming_snapshot.as_mut() else { return SnapshotOutcome::Refused };
-        let received = incoming.data.len() as u64;
-        if chunk.offset > received {
-            return SnapshotOutcome::Gap { next_offset: received };
-        }
+        let incoming = incoming_snapshot.as_mut().expect("invariant: buffer created above");
         if chunk.offset == received {
             incoming.data.extend_from_slice(&chunk.data);
         }
         // An older chunk (a duplicate) changes nothing; the answer repeats where we are.
         let received = incoming.data.len() as u64;
         if received < incoming.total_bytes {
-            return SnapshotOutcome::Received { next_offset: received };
+            return Some(SnapshotOutcome::Received { next_offset: received });
         }
-        let Some(incoming) = incoming_snapshot.take() else { return SnapshotOutcome::Refused };
+        let incoming = incoming_snapshot.take().expect("invariant: buffer checked above");
         let IncomingSnapshot { meta, data, .. } = *incoming;
         let index = meta.index;
         self.install_snapshot(Snapshot { meta, data: data.into() });
-        SnapshotOutcome::Installed { match_index: index }
+        Some(SnapshotOutcome::Installed { match_index: index })
     }
 
     /// Replaces the log prefix the snapshot covers (§7): a log that holds the snapshot's last
@@ -198,36 +214,62 @@ impl<T: Command> Node<T> {
         self.refresh_membership_from_log();
     }
 
-    /// The leader hears how a chunk went.
+    /// The leader hears how a chunk went. `Installed` is a fact about the follower's log
+    /// whichever attempt it answers; the other outcomes count only for the current attempt.
     pub(super) fn on_install_snapshot_response(
         &mut self,
         from: NodeId,
         response: InstallSnapshotResponse,
     ) {
         let last_index = self.log.last_index();
-        let Some(progress) = peer_progress(&mut self.role, &mut self.stats, from) else { return };
-        if progress.pending_snapshot() != Some(response.snapshot_index) {
-            // An answer about a transfer that is over or was restarted with a newer snapshot.
+        let RoleState::Leader(leader) = &mut self.role else {
             self.stats.ignored_messages += 1;
             return;
-        }
-        match response.outcome {
-            SnapshotOutcome::Received { next_offset } => {
-                progress.on_chunk_answer(next_offset, false)
-            }
-            SnapshotOutcome::Gap { next_offset } => progress.on_chunk_answer(next_offset, true),
+        };
+        let Some(progress) = leader.progress.get_mut(from) else {
+            self.stats.ignored_messages += 1;
+            return;
+        };
+        let fresh_attempt = leader.snapshot_attempts + 1;
+        let current = progress.snapshot_attempt() == Some(response.attempt)
+            && progress.pending_snapshot() == Some(response.snapshot_index);
+        let answer = match response.outcome {
             SnapshotOutcome::Installed { match_index } if match_index <= last_index => {
                 if progress.on_success(match_index) {
                     self.maybe_commit();
                 }
                 self.maybe_send_timeout_now(from);
+                ChunkAnswer::Counted
             }
-            SnapshotOutcome::Refused => progress.on_snapshot_refused(),
             SnapshotOutcome::Installed { .. } => {
                 // An install beyond our log: not from an honest follower of this leader.
+                ChunkAnswer::Ignored
+            }
+            _ if !current => ChunkAnswer::Ignored,
+            SnapshotOutcome::Received { next_offset } => {
+                progress.on_chunk_answer(response.attempt, next_offset, false, fresh_attempt)
+            }
+            SnapshotOutcome::Gap { next_offset } => {
+                progress.on_chunk_answer(response.attempt, next_offset, true, fresh_attempt)
+            }
+            SnapshotOutcome::Refused => {
+                progress.on_snapshot_refused();
+                ChunkAnswer::Counted
+            }
+        };
+        match answer {
+            ChunkAnswer::Ignored => {
+                // About an attempt that is over, or a transfer restarted or finished.
                 self.stats.ignored_messages += 1;
                 return;
             }
+            ChunkAnswer::Restarted => {
+                if let RoleState::Leader(leader) = &mut self.role {
+                    leader.snapshot_attempts = fresh_attempt;
+                }
+                self.stats.snapshot_restarts += 1;
+            }
+            ChunkAnswer::Counted => {}
         }
         self.send_append(from, false);
     }

@@ -6,10 +6,15 @@
 //! unacknowledged messages — or being sent a **snapshot**, because the entries it needs next
 //! were compacted away; chunks stream with the same window.
 
+mod snapshot_send;
+
 use std::collections::VecDeque;
 
 use crate::message::ConflictHint;
+use crate::snapshot::Snapshot;
 use crate::types::{LogIndex, Term};
+use snapshot_send::SnapshotSend;
+pub(crate) use snapshot_send::{ChunkAnswer, ChunkRange};
 
 /// How the leader is currently sending to one follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,23 +43,6 @@ pub struct Progress {
     state: ReplicationState,
     /// In snapshot state: the transfer.
     snapshot: Option<SnapshotSend>,
-}
-
-/// A snapshot transfer to one follower (go-back-N over chunks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SnapshotSend {
-    /// The index of the snapshot being sent.
-    index: LogIndex,
-    /// Where the next chunk starts.
-    next_offset: u64,
-    /// Every byte before this offset is acknowledged.
-    acked_offset: u64,
-    /// Whether the last chunk has been sent (and not since asked for again).
-    all_sent: bool,
-    /// Chunks sent and not yet acknowledged.
-    in_flight: usize,
-    /// `acked_offset` at the last heartbeat answer, to notice a stalled transfer.
-    acked_at_last_heartbeat: u64,
 }
 
 impl Progress {
@@ -88,14 +76,31 @@ impl Progress {
     /// The number of unacknowledged AppendEntries with entries (or snapshot chunks).
     pub fn in_flight(&self) -> usize {
         match &self.snapshot {
-            Some(send) => send.in_flight,
+            Some(send) => send.in_flight(),
             None => self.in_flight.len(),
         }
     }
 
     /// The index of the snapshot being sent, in snapshot state.
     pub fn pending_snapshot(&self) -> Option<LogIndex> {
-        self.snapshot.map(|send| send.index)
+        self.snapshot.as_ref().map(|send| send.snapshot().meta.index)
+    }
+
+    /// In snapshot state: how many bytes of the snapshot the follower confirmed holding.
+    pub fn snapshot_offset(&self) -> Option<u64> {
+        self.snapshot.as_ref().map(SnapshotSend::acked_offset)
+    }
+
+    /// In snapshot state: the current attempt of the transfer (a new one starts when the
+    /// follower reports a gap), which chunks carry and answers echo.
+    pub fn snapshot_attempt(&self) -> Option<u64> {
+        self.snapshot.as_ref().map(SnapshotSend::attempt)
+    }
+
+    /// In snapshot state: the snapshot being sent (the one the transfer started with, even if
+    /// the leader has taken a newer one since).
+    pub(crate) fn snapshot_being_sent(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref().map(SnapshotSend::snapshot)
     }
 
     /// Whether the leader must wait before sending more entries or chunks.
@@ -103,58 +108,42 @@ impl Progress {
         match (self.state, &self.snapshot) {
             (ReplicationState::Probe, _) => self.probe_sent,
             (ReplicationState::Replicate, _) => self.in_flight.len() >= in_flight_max,
-            (ReplicationState::Snapshot, Some(send)) => {
-                send.all_sent || send.in_flight >= in_flight_max
-            }
+            (ReplicationState::Snapshot, Some(send)) => send.is_paused(in_flight_max),
             (ReplicationState::Snapshot, None) => true,
         }
     }
 
-    /// Starts (or restarts) sending the snapshot at `index`.
-    pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
+    /// Starts sending `snapshot`, as transfer attempt `attempt` (unique in the leader's term).
+    pub(crate) fn become_snapshot(&mut self, snapshot: Snapshot, attempt: u64) {
         self.state = ReplicationState::Snapshot;
         self.probe_sent = false;
         self.in_flight.clear();
-        self.snapshot = Some(SnapshotSend {
-            index,
-            next_offset: 0,
-            acked_offset: 0,
-            all_sent: false,
-            in_flight: 0,
-            acked_at_last_heartbeat: 0,
-        });
+        self.snapshot = Some(SnapshotSend::new(snapshot, attempt));
     }
 
-    /// Reserves the next chunk of a snapshot of `total` bytes, at most `chunk_bytes` long, if
-    /// the window allows: returns its byte range.
+    /// Reserves the next chunk of the snapshot, at most `chunk_bytes` long, if the window
+    /// allows.
     pub(crate) fn next_chunk(
         &mut self,
-        total: u64,
         chunk_bytes: u64,
         in_flight_max: usize,
-    ) -> Option<(u64, u64)> {
-        let send = self.snapshot.as_mut()?;
-        if send.all_sent || send.in_flight >= in_flight_max {
-            return None;
-        }
-        let start = send.next_offset.min(total);
-        let end = start.saturating_add(chunk_bytes).min(total);
-        send.next_offset = end;
-        send.in_flight += 1;
-        send.all_sent = end == total;
-        Some((start, end))
+    ) -> Option<ChunkRange> {
+        self.snapshot.as_mut()?.next_chunk(chunk_bytes, in_flight_max)
     }
 
-    /// The follower holds the snapshot's bytes up to `next_offset`. With `gap`, it refused a
-    /// chunk that did not follow them: resend from there.
-    pub(crate) fn on_chunk_answer(&mut self, next_offset: u64, gap: bool) {
-        let Some(send) = self.snapshot.as_mut() else { return };
-        send.acked_offset = send.acked_offset.max(next_offset);
-        send.in_flight = send.in_flight.saturating_sub(1);
-        if gap && next_offset >= send.acked_offset {
-            send.next_offset = next_offset;
-            send.all_sent = false;
-            send.in_flight = 0;
+    /// The follower answered a chunk of transfer attempt `attempt`: it holds the snapshot's
+    /// bytes up to `next_offset`; with `gap`, it could not use a chunk that started past them.
+    /// A gap of the current attempt starts attempt `fresh_attempt` from the follower's offset.
+    pub(crate) fn on_chunk_answer(
+        &mut self,
+        attempt: u64,
+        next_offset: u64,
+        gap: bool,
+        fresh_attempt: u64,
+    ) -> ChunkAnswer {
+        match self.snapshot.as_mut() {
+            Some(send) => send.on_answer(attempt, next_offset, gap, fresh_attempt),
+            None => ChunkAnswer::Ignored,
         }
     }
 
@@ -196,7 +185,8 @@ impl Progress {
             self.in_flight.pop_front();
         }
         let probe_done = self.state == ReplicationState::Probe && match_index >= self.match_index;
-        let snapshot_done = self.snapshot.is_some_and(|send| match_index >= send.index);
+        let snapshot_done =
+            self.snapshot.as_ref().is_some_and(|send| match_index >= send.snapshot().meta.index);
         if probe_done || snapshot_done {
             // The probe found the match point, or the snapshot is installed: stream from there.
             self.snapshot = None;
@@ -249,15 +239,9 @@ impl Progress {
                 self.in_flight.pop_front();
             }
             ReplicationState::Snapshot => {
-                let Some(send) = self.snapshot.as_mut() else { return };
-                if send.acked_offset == send.acked_at_last_heartbeat {
-                    // No chunk was acknowledged for a whole heartbeat period although the
-                    // follower answers: chunks were lost. Go back to the last acknowledged one.
-                    send.next_offset = send.acked_offset;
-                    send.all_sent = false;
-                    send.in_flight = 0;
+                if let Some(send) = self.snapshot.as_mut() {
+                    send.on_heartbeat_response();
                 }
-                send.acked_at_last_heartbeat = send.acked_offset;
             }
         }
     }
@@ -340,23 +324,36 @@ mod tests {
         assert!(!progress.is_paused(1));
     }
 
+    fn snapshot_of(index: u64, bytes: usize) -> Snapshot {
+        let meta = crate::snapshot::SnapshotMeta {
+            index: LogIndex(index),
+            term: Term(1),
+            membership: std::sync::Arc::default(),
+        };
+        Snapshot { meta, data: vec![7u8; bytes].into() }
+    }
+
+    fn range(attempt: u64, start: u64, end: u64) -> Option<ChunkRange> {
+        Some(ChunkRange { attempt, start, end })
+    }
+
     #[test]
-    fn snapshot_chunks_stream_in_a_window_and_go_back_after_a_gap() {
+    fn snapshot_chunks_stream_in_a_window_after_the_first_answer() {
         let mut progress = Progress::new(LogIndex(10));
-        progress.become_snapshot(LogIndex(8));
+        progress.become_snapshot(snapshot_of(8, 35), 1);
         assert_eq!(progress.state(), ReplicationState::Snapshot);
         assert_eq!(progress.pending_snapshot(), Some(LogIndex(8)));
-        assert_eq!(progress.next_chunk(25, 10, 2), Some((0, 10)));
-        assert_eq!(progress.next_chunk(25, 10, 2), Some((10, 20)));
-        assert_eq!(progress.next_chunk(25, 10, 2), None, "window of 2 is full");
+        assert_eq!(progress.next_chunk(10, 2), range(1, 0, 10));
+        assert_eq!(progress.next_chunk(10, 2), None, "one chunk until the first answer");
+        assert_eq!(progress.on_chunk_answer(1, 10, false, 2), ChunkAnswer::Counted);
+        assert_eq!(progress.next_chunk(10, 2), range(1, 10, 20));
+        assert_eq!(progress.next_chunk(10, 2), range(1, 20, 30));
+        assert_eq!(progress.next_chunk(10, 2), None, "window of 2 is full");
         assert!(progress.is_paused(2));
-        progress.on_chunk_answer(10, false);
-        // The chunk at 10 was lost; the follower refuses the one at 20.
-        assert_eq!(progress.next_chunk(25, 10, 2), Some((20, 25)));
-        progress.on_chunk_answer(10, true);
-        assert_eq!(progress.next_chunk(25, 10, 2), Some((10, 20)));
-        assert_eq!(progress.next_chunk(25, 10, 2), Some((20, 25)));
+        assert_eq!(progress.on_chunk_answer(1, 20, false, 2), ChunkAnswer::Counted);
+        assert_eq!(progress.next_chunk(10, 2), range(1, 30, 35));
         assert!(progress.is_paused(8), "everything is sent");
+        assert_eq!(progress.snapshot_offset(), Some(20));
         // Installed: entries resume after the snapshot.
         assert!(progress.on_success(LogIndex(8)));
         assert_eq!(progress.state(), ReplicationState::Replicate);
@@ -366,27 +363,75 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_starts_one_new_attempt_and_the_rest_of_the_window_is_ignored() {
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(snapshot_of(8, 50), 1);
+        progress.next_chunk(10, 4);
+        progress.on_chunk_answer(1, 10, false, 2);
+        for _ in 0..4 {
+            progress.next_chunk(10, 4);
+        }
+        // The chunk at 10 was lost: each of the three after it reports the same gap.
+        assert_eq!(progress.on_chunk_answer(1, 10, true, 2), ChunkAnswer::Restarted);
+        assert_eq!(progress.snapshot_attempt(), Some(2));
+        assert_eq!(progress.on_chunk_answer(1, 10, true, 3), ChunkAnswer::Ignored);
+        assert_eq!(progress.on_chunk_answer(1, 10, true, 3), ChunkAnswer::Ignored);
+        // The new attempt sends one chunk from the gap and waits for its answer.
+        assert_eq!(progress.next_chunk(10, 4), range(2, 10, 20));
+        assert_eq!(progress.next_chunk(10, 4), None);
+        assert_eq!(progress.on_chunk_answer(2, 20, false, 3), ChunkAnswer::Counted);
+        assert_eq!(progress.next_chunk(10, 4), range(2, 20, 30));
+    }
+
+    #[test]
+    fn a_follower_ahead_of_the_attempt_moves_the_next_chunk_forward() {
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(snapshot_of(8, 50), 1);
+        progress.next_chunk(10, 4);
+        // The follower got later chunks of an earlier attempt too: it holds 40 bytes.
+        progress.on_chunk_answer(1, 40, false, 2);
+        assert_eq!(progress.next_chunk(10, 4), range(1, 40, 50));
+    }
+
+    #[test]
+    fn a_gap_below_the_confirmed_offset_restarts_from_it() {
+        // The follower restarted and lost its buffer after confirming 20 bytes.
+        let mut progress = Progress::new(LogIndex(10));
+        progress.become_snapshot(snapshot_of(8, 50), 1);
+        progress.next_chunk(10, 4);
+        progress.on_chunk_answer(1, 20, false, 2);
+        progress.next_chunk(10, 4);
+        assert_eq!(progress.on_chunk_answer(1, 0, true, 2), ChunkAnswer::Restarted);
+        assert_eq!(progress.snapshot_offset(), Some(0));
+        assert_eq!(progress.next_chunk(10, 4), range(2, 0, 10));
+    }
+
+    #[test]
     fn a_stalled_snapshot_is_resent_from_the_last_acknowledged_chunk() {
         let mut progress = Progress::new(LogIndex(10));
-        progress.become_snapshot(LogIndex(8));
-        progress.next_chunk(30, 10, 8);
-        progress.on_chunk_answer(10, false);
-        progress.next_chunk(30, 10, 8);
-        progress.next_chunk(30, 10, 8);
-        assert_eq!(progress.next_chunk(30, 10, 8), None);
+        progress.become_snapshot(snapshot_of(8, 30), 1);
+        progress.next_chunk(10, 8);
+        progress.on_chunk_answer(1, 10, false, 2);
+        progress.next_chunk(10, 8);
+        progress.next_chunk(10, 8);
+        assert_eq!(progress.next_chunk(10, 8), None);
         // An ack arrived since the last heartbeat answer: not stalled.
         progress.on_heartbeat_response();
-        assert_eq!(progress.next_chunk(30, 10, 8), None);
-        // A whole heartbeat period without an ack: resend from 10.
+        assert_eq!(progress.next_chunk(10, 8), None);
+        // A whole heartbeat period without an ack: resend from 10, one chunk, same attempt,
+        // so that a late answer to the earlier chunks still counts.
         progress.on_heartbeat_response();
-        assert_eq!(progress.next_chunk(30, 10, 8), Some((10, 20)));
+        assert_eq!(progress.next_chunk(10, 8), range(1, 10, 20));
+        assert_eq!(progress.next_chunk(10, 8), None);
+        assert_eq!(progress.on_chunk_answer(1, 30, false, 2), ChunkAnswer::Counted);
+        assert_eq!(progress.snapshot_offset(), Some(30));
     }
 
     #[test]
     fn a_refused_snapshot_falls_back_to_probing() {
         let mut progress = Progress::new(LogIndex(10));
-        progress.become_snapshot(LogIndex(8));
-        progress.next_chunk(30, 10, 8);
+        progress.become_snapshot(snapshot_of(8, 30), 1);
+        progress.next_chunk(10, 8);
         // Rejections of appends sent before the transfer began are stale.
         let hint = ConflictHint { index: LogIndex(1), term: None };
         assert!(!progress.on_conflict(LogIndex(10), hint, no_terms));
@@ -400,9 +445,12 @@ mod tests {
     #[test]
     fn an_empty_snapshot_is_one_empty_chunk() {
         let mut progress = Progress::new(LogIndex(3));
-        progress.become_snapshot(LogIndex(3));
-        assert_eq!(progress.next_chunk(0, 10, 8), Some((0, 0)));
-        assert_eq!(progress.next_chunk(0, 10, 8), None);
+        progress.become_snapshot(snapshot_of(3, 0), 1);
+        assert_eq!(progress.next_chunk(10, 8), range(1, 0, 0));
+        assert_eq!(progress.next_chunk(10, 8), None);
+        // Lost: resent after a heartbeat period.
+        progress.on_heartbeat_response();
+        assert_eq!(progress.next_chunk(10, 8), range(1, 0, 0));
     }
 
     #[test]
@@ -435,6 +483,7 @@ mod tests {
             HeartbeatAnswer,
             StartSnapshot,
             Chunk {
+                attempt: u8,
                 next_offset: u8,
                 gap: bool,
             },
@@ -449,8 +498,9 @@ mod tests {
                     .prop_map(|(rejected, hint)| Event::Conflict { rejected, hint }),
                 Just(Event::HeartbeatAnswer),
                 Just(Event::StartSnapshot),
-                (0u8..40, any::<bool>())
-                    .prop_map(|(next_offset, gap)| Event::Chunk { next_offset, gap }),
+                (0u8..4, 0u8..40, any::<bool>()).prop_map(|(attempt, next_offset, gap)| {
+                    Event::Chunk { attempt, next_offset, gap }
+                }),
                 Just(Event::SnapshotRefused),
             ]
         }
@@ -463,6 +513,7 @@ mod tests {
                 let last = LogIndex(LAST);
                 let mut progress = Progress::new(LogIndex(LAST / 2));
                 let mut matched = LogIndex(0);
+                let mut attempts = 0;
                 for event in events {
                     match event {
                         Event::Send { entries } => {
@@ -489,10 +540,28 @@ mod tests {
                             progress.on_conflict(rejected, hint, |_| None);
                         }
                         Event::HeartbeatAnswer => progress.on_heartbeat_response(),
-                        Event::StartSnapshot => progress.become_snapshot(LogIndex(LAST / 2)),
-                        Event::Chunk { next_offset, gap } => {
-                            progress.on_chunk_answer(u64::from(next_offset), gap);
-                            while let Some((start, end)) = progress.next_chunk(30, 7, WINDOW) {
+                        Event::StartSnapshot => {
+                            if progress.state() != ReplicationState::Snapshot {
+                                attempts += 1;
+                                progress.become_snapshot(snapshot_of(LAST / 2, 30), attempts);
+                            }
+                        }
+                        Event::Chunk { attempt, next_offset, gap } => {
+                            // Answers name the current attempt or an earlier one.
+                            let attempt = attempts.saturating_sub(u64::from(attempt));
+                            let before = progress.snapshot_attempt();
+                            let answer = progress.on_chunk_answer(
+                                attempt, u64::from(next_offset), gap, attempts + 1,
+                            );
+                            if answer == ChunkAnswer::Restarted {
+                                attempts += 1;
+                            }
+                            // Only an answer of the current attempt moves the transfer.
+                            prop_assert!(answer == ChunkAnswer::Ignored || before == Some(attempt));
+                            prop_assert_eq!(progress.snapshot_attempt().is_some(), before.is_some());
+                            while let Some(range) = progress.next_chunk(7, WINDOW) {
+                                prop_assert_eq!(Some(range.attempt), progress.snapshot_attempt());
+                                let (start, end) = (range.start, range.end);
                                 prop_assert!(start <= end && end <= 30 && end - start <= 7);
                             }
                             prop_assert!(progress.in_flight() <= WINDOW);
