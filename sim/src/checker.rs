@@ -39,6 +39,8 @@ pub enum Property {
     RestartFromDisk,
     /// After faults stop, a leader is elected and acknowledged writes reach every node.
     Liveness,
+    /// After faults stop, every member's log reaches the leader's commit.
+    CatchUp,
     /// The client history is linearizable.
     Linearizability,
     /// The two linearizability oracles agree (a disagreement is a checker bug).
@@ -51,7 +53,7 @@ pub enum Property {
 impl Property {
     /// Whether this is a safety (not a liveness) property.
     pub fn is_safety(self) -> bool {
-        self != Property::Liveness
+        !matches!(self, Property::Liveness | Property::CatchUp)
     }
 }
 
@@ -68,6 +70,7 @@ impl fmt::Display for Property {
             Property::MonotonicDurableTerm => "monotonic durable term",
             Property::RestartFromDisk => "restart from disk",
             Property::Liveness => "liveness",
+            Property::CatchUp => "catch-up",
             Property::Linearizability => "linearizability",
             Property::OracleAgreement => "oracle agreement",
             Property::SnapshotSafety => "snapshot safety",

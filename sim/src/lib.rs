@@ -41,13 +41,14 @@ pub mod rng;
 pub mod schedule;
 pub mod shrink;
 mod stepping;
+pub mod sweep;
 pub mod timeline;
 pub mod trace;
 pub mod whitebox;
 pub mod workload;
 mod world;
 
-pub use campaign::{run_campaign, CampaignSummary};
+pub use campaign::{run_campaign, CampaignSummary, SeedRange, Shard};
 pub use checker::{Property, SafetyChecker, Violation};
 pub use profile::{FaultProfile, ProfileOverrides};
 pub use schedule::{Schedule, ScheduledEvent};

@@ -47,21 +47,126 @@ pub struct FaultProfile {
     pub membership_rate: f64,
 }
 
+/// How an override sets a fault family that has an intensity (loss, duplication, drift).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Intensity {
+    /// On: the intensity the seed drew, or a moderate default where the seed drew none.
+    On,
+    /// Off.
+    Off,
+    /// Exactly this value (a probability, or a fraction of the tick period for drift).
+    Exact(f64),
+}
+
+impl std::str::FromStr for Intensity {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Intensity, String> {
+        match text {
+            "on" | "true" => Ok(Intensity::On),
+            "off" | "false" => Ok(Intensity::Off),
+            number => match number.parse::<f64>() {
+                Ok(value) if (0.0..=1.0).contains(&value) => Ok(Intensity::Exact(value)),
+                _ => Err(format!("expected on, off or a number in 0..1, got {text:?}")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Intensity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Intensity::On => f.write_str("on"),
+            Intensity::Off => f.write_str("off"),
+            Intensity::Exact(value) => write!(f, "{value}"),
+        }
+    }
+}
+
+impl Intensity {
+    /// The value to use, given what the seed drew and the default for `On`.
+    fn apply(self, drawn: f64, default: f64) -> f64 {
+        match self {
+            Intensity::On if drawn > 0.0 => drawn,
+            Intensity::On => default,
+            Intensity::Off => 0.0,
+            Intensity::Exact(value) => value,
+        }
+    }
+}
+
+/// A fault family (or a workload that acts like one) that campaigns can force on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Lost messages (and flaky links).
+    Loss,
+    /// Duplicated messages.
+    Duplication,
+    /// Latency spikes: long delays that reorder messages.
+    Spikes,
+    /// Symmetric and one-way partitions.
+    Partitions,
+    /// Crashes and restarts from disk, some in the middle of a step's outputs.
+    Crashes,
+    /// Paused nodes.
+    Pauses,
+    /// Clock drift.
+    Drift,
+    /// Leadership transfers (workload).
+    Transfers,
+    /// Slow disks: background leader writes that land late.
+    SlowDisks,
+    /// Membership changes with spare nodes (workload).
+    Membership,
+}
+
+impl Family {
+    /// Every family but membership churn, which sweeps treat as a dimension of its own.
+    pub const FAULTS: [Family; 9] = [
+        Family::Loss,
+        Family::Duplication,
+        Family::Spikes,
+        Family::Partitions,
+        Family::Crashes,
+        Family::Pauses,
+        Family::Drift,
+        Family::Transfers,
+        Family::SlowDisks,
+    ];
+
+    /// The family's name, as its command-line flag spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Loss => "loss",
+            Family::Duplication => "duplicate",
+            Family::Spikes => "spikes",
+            Family::Partitions => "partitions",
+            Family::Crashes => "crashes",
+            Family::Pauses => "pauses",
+            Family::Drift => "drift",
+            Family::Transfers => "transfers",
+            Family::SlowDisks => "slow-disks",
+            Family::Membership => "membership",
+        }
+    }
+}
+
 /// Command-line overrides applied after the profile is drawn.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProfileOverrides {
-    /// Force the message loss probability.
-    pub loss: Option<f64>,
-    /// Force the duplication probability.
-    pub duplicate: Option<f64>,
+    /// Force message loss on, off, or to a probability.
+    pub loss: Option<Intensity>,
+    /// Force duplication on, off, or to a probability.
+    pub duplicate: Option<Intensity>,
     /// Force partitions on or off.
     pub partitions: Option<bool>,
     /// Force crashes on or off.
     pub crashes: Option<bool>,
     /// Force pauses on or off.
     pub pauses: Option<bool>,
-    /// Force the clock drift bound.
-    pub clock_drift: Option<f64>,
+    /// Force clock drift on, off, or to a bound (a fraction of the tick period).
+    pub clock_drift: Option<Intensity>,
     /// Force leadership transfers (a workload, not a fault) on or off.
     pub transfers: Option<bool>,
     /// Force latency spikes (reordering delays) on or off.
@@ -76,16 +181,53 @@ impl ProfileOverrides {
     /// Every fault family off, and no transfers: a calm run.
     pub fn calm() -> ProfileOverrides {
         ProfileOverrides {
-            loss: Some(0.0),
-            duplicate: Some(0.0),
+            loss: Some(Intensity::Off),
+            duplicate: Some(Intensity::Off),
             partitions: Some(false),
             crashes: Some(false),
             pauses: Some(false),
-            clock_drift: Some(0.0),
+            clock_drift: Some(Intensity::Off),
             transfers: Some(false),
             spikes: Some(false),
             slow_disks: Some(false),
             membership: Some(false),
+        }
+    }
+
+    /// Forces `family` on or off.
+    pub fn set(&mut self, family: Family, on: bool) {
+        let intensity = if on { Intensity::On } else { Intensity::Off };
+        match family {
+            Family::Loss => self.loss = Some(intensity),
+            Family::Duplication => self.duplicate = Some(intensity),
+            Family::Spikes => self.spikes = Some(on),
+            Family::Partitions => self.partitions = Some(on),
+            Family::Crashes => self.crashes = Some(on),
+            Family::Pauses => self.pauses = Some(on),
+            Family::Drift => self.clock_drift = Some(intensity),
+            Family::Transfers => self.transfers = Some(on),
+            Family::SlowDisks => self.slow_disks = Some(on),
+            Family::Membership => self.membership = Some(on),
+        }
+    }
+
+    /// How `family` is forced, if it is: `Some(true)` on (at any intensity above zero).
+    pub fn get(&self, family: Family) -> Option<bool> {
+        let on = |intensity: Option<Intensity>| {
+            intensity
+                .map(|intensity| intensity != Intensity::Off && intensity != Intensity::Exact(0.0))
+        };
+        match family {
+            Family::Loss => on(self.loss),
+            Family::Duplication => on(self.duplicate),
+            Family::Spikes => self.spikes,
+            Family::Partitions => self.partitions,
+            Family::Crashes => self.crashes,
+            Family::Pauses => self.pauses,
+            Family::Drift => on(self.clock_drift),
+            Family::Transfers => self.transfers,
+            Family::SlowDisks => self.slow_disks,
+            Family::Membership => self.membership,
         }
     }
 }
@@ -207,13 +349,13 @@ impl FaultProfile {
     /// Applies command-line overrides.
     pub fn with_overrides(mut self, overrides: &ProfileOverrides) -> FaultProfile {
         if let Some(loss) = overrides.loss {
-            self.loss = loss;
-            if loss == 0.0 {
+            self.loss = loss.apply(self.loss, 0.05);
+            if self.loss == 0.0 {
                 self.flaky_link_fraction = 0.0;
             }
         }
         if let Some(duplicate) = overrides.duplicate {
-            self.duplicate = duplicate;
+            self.duplicate = duplicate.apply(self.duplicate, 0.03);
         }
         match overrides.partitions {
             Some(false) => self.partition_rate = 0.0,
@@ -237,7 +379,7 @@ impl FaultProfile {
             _ => {}
         }
         if let Some(drift) = overrides.clock_drift {
-            self.clock_drift = drift;
+            self.clock_drift = drift.apply(self.clock_drift, 0.1);
         }
         match overrides.spikes {
             Some(false) => self.latency_spike = 0.0,
@@ -317,6 +459,22 @@ mod tests {
         assert!(labels.contains("calm"), "some seeds are calm");
         assert!(labels.len() > 30, "many regimes: {labels:?}");
         assert_eq!(FaultProfile::draw(9), FaultProfile::draw(9));
+    }
+
+    #[test]
+    fn a_family_forced_on_alone_is_the_only_one_on() {
+        for family in Family::FAULTS.into_iter().chain([Family::Membership]) {
+            let mut overrides = ProfileOverrides::calm();
+            overrides.set(family, true);
+            assert_eq!(overrides.get(family), Some(true));
+            for seed in 0..20 {
+                let label = FaultProfile::draw(seed).with_overrides(&overrides).label();
+                assert!(!label.contains('+') && label != "calm", "{family:?}: {label}");
+            }
+        }
+        assert_eq!("on".parse(), Ok(Intensity::On));
+        assert_eq!("0.25".parse(), Ok(Intensity::Exact(0.25)));
+        assert!("2".parse::<Intensity>().is_err());
     }
 
     #[test]

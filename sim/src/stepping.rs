@@ -404,7 +404,14 @@ impl Simulation {
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message<KvCommand>) {
         self.stats.messages_sent += 1;
-        match self.network.route(from, to, &self.profile) {
+        let planted_drop = self.config.plant == Some(crate::world::PlantedBug::DropSnapshotChunks)
+            && matches!(&message, Message::InstallSnapshot(chunk) if !chunk.data.is_empty());
+        let fate = if planted_drop {
+            Fate::Drop("planted")
+        } else {
+            self.network.route(from, to, &self.profile)
+        };
+        match fate {
             Fate::Drop(reason) => {
                 self.stats.messages_dropped += 1;
                 let summary = MessageSummary::of(&message);

@@ -65,6 +65,10 @@ pub enum PlantedBug {
     /// write it had not synced): the node restarts with a hard state that promises more than
     /// its log holds, or without an entry it had acknowledged.
     LoseLastEntryOnCrash,
+    /// The network silently loses every InstallSnapshot chunk that carries data, as a
+    /// datagram transport does with messages larger than a datagram: a follower that needs a
+    /// snapshot never catches up.
+    DropSnapshotChunks,
 }
 
 impl SimConfig {
@@ -187,6 +191,9 @@ pub struct Stats {
     pub client_unknown: u64,
     /// Time from the end of faults until the cluster recovered, when it did.
     pub recovery_us: Option<u64>,
+    /// Time from the end of faults until every member's log reached the leader's commit,
+    /// when it did.
+    pub catch_up_us: Option<u64>,
     /// Reads acknowledged to clients.
     pub reads_ok: u64,
     /// Writes acknowledged to clients.
@@ -239,6 +246,7 @@ impl Default for Stats {
             client_ok: 0,
             client_unknown: 0,
             recovery_us: None,
+            catch_up_us: None,
             reads_ok: 0,
             writes_ok: 0,
             linearizability: "not-checked",
@@ -587,6 +595,9 @@ impl Simulation {
             self.stats.events += 1;
             self.handle(event)?;
             if let Phase::Liveness { since_us } = self.phase {
+                if self.stats.catch_up_us.is_none() && self.lagging_members().is_empty() {
+                    self.stats.catch_up_us = Some(self.now_us - since_us);
+                }
                 if self.has_recovered() {
                     self.stats.recovery_us = Some(self.now_us - since_us);
                     self.phase = Phase::Done;
@@ -684,24 +695,55 @@ impl Simulation {
         Ok(())
     }
 
-    /// Recovered: one leader that every node follows in its term, every acknowledged write
-    /// committed on every node, and no client left waiting.
-    fn has_recovered(&self) -> bool {
+    /// The leader of the highest term, if every member of its configuration runs, follows
+    /// it and is in its term.
+    fn followed_leader(&self) -> Option<&stepraft::Node<KvCommand>> {
         let nodes: Vec<_> = self.hosts.iter().filter_map(|host| host.node.as_ref()).collect();
         if nodes.len() != self.hosts.len() {
-            return false;
+            return None;
         }
         let leader =
             nodes.iter().filter(|node| node.role() == Role::Leader).max_by_key(|node| node.term());
-        let Some(leader) = leader else { return false };
+        let leader = *leader?;
         // Members of the leader's configuration must follow it; removed or never-added
         // nodes are not part of the cluster any more.
         let members = leader.membership().members();
-        nodes.iter().filter(|node| members.contains(&node.id())).all(|node| {
-            node.leader() == Some(leader.id())
-                && node.term() == leader.term()
-                && node.commit_index().0 >= self.acknowledged_max
-        }) && self.clients.iter().all(|client| client.outstanding.is_none())
+        let followed = nodes
+            .iter()
+            .filter(|node| members.contains(&node.id()))
+            .all(|node| node.leader() == Some(leader.id()) && node.term() == leader.term());
+        followed.then_some(leader)
+    }
+
+    /// Catch-up: the members whose log does not reach the followed leader's commit (every
+    /// member, as far as anyone knows, while no leader is followed).
+    fn lagging_members(&self) -> Vec<NodeId> {
+        let Some(leader) = self.followed_leader() else { return self.ids.clone() };
+        let commit = leader.commit_index();
+        let members = leader.membership().members();
+        self.hosts
+            .iter()
+            .filter_map(|host| host.node.as_ref())
+            .filter(|node| members.contains(&node.id()) && node.last_index() < commit)
+            .map(|node| node.id())
+            .collect()
+    }
+
+    /// Recovered: one leader that every node follows in its term, every member's log at the
+    /// leader's commit, every acknowledged write committed on every node, and no client left
+    /// waiting.
+    fn has_recovered(&self) -> bool {
+        let Some(leader) = self.followed_leader() else { return false };
+        let members = leader.membership().members();
+        let acknowledged = self
+            .hosts
+            .iter()
+            .filter_map(|host| host.node.as_ref())
+            .filter(|node| members.contains(&node.id()))
+            .all(|node| node.commit_index().0 >= self.acknowledged_max);
+        acknowledged
+            && self.lagging_members().is_empty()
+            && self.clients.iter().all(|client| client.outstanding.is_none())
     }
 
     /// Runs both linearizability oracles on the finished history: the black-box search and
@@ -741,6 +783,21 @@ impl Simulation {
     }
 
     fn liveness_failure(&self) -> Violation {
+        let bound_ms = self.config.liveness_bound_us / 1000;
+        if let Some(leader) = self.followed_leader() {
+            let lagging = self.lagging_members();
+            if !lagging.is_empty() {
+                let stuck: Vec<String> =
+                    lagging.iter().map(|&id| self.describe_lagging(leader, id)).collect();
+                return Violation {
+                    property: Property::CatchUp,
+                    detail: format!(
+                        "not caught up {bound_ms} ms after faults stopped: {}",
+                        stuck.join("; ")
+                    ),
+                };
+            }
+        }
         let states: Vec<String> = self
             .hosts
             .iter()
@@ -760,13 +817,42 @@ impl Simulation {
         Violation {
             property: Property::Liveness,
             detail: format!(
-                "not recovered {} ms after faults stopped (acknowledged up to {}, {} clients \
-                 waiting): {}",
-                self.config.liveness_bound_us / 1000,
+                "not recovered {bound_ms} ms after faults stopped (acknowledged up to {}, {} \
+                 clients waiting): {}",
                 self.acknowledged_max,
                 waiting,
                 states.join("; ")
             ),
         }
+    }
+
+    /// A lagging member and its replication state as the leader sees it.
+    fn describe_lagging(&self, leader: &stepraft::Node<KvCommand>, id: NodeId) -> String {
+        let node = self.hosts[(id.0 - 1) as usize].node.as_ref().expect("lagging nodes run");
+        let behind = format!(
+            "{id} log ends at {} (commit {}), leader {} commit {}",
+            node.last_index().0,
+            node.commit_index().0,
+            leader.id(),
+            leader.commit_index().0
+        );
+        let Some(progress) = leader.progress(id) else {
+            return format!("{behind}; the leader keeps no progress for it");
+        };
+        let snapshot = match (progress.pending_snapshot(), progress.snapshot_offset()) {
+            (Some(index), Some(offset)) => format!(
+                " snapshot={} offset={offset} attempt={}",
+                index.0,
+                progress.snapshot_attempt().unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "{behind}; the leader sees state={:?} match={} next={}{snapshot} in_flight={}",
+            progress.state(),
+            progress.match_index().0,
+            progress.next_index().0,
+            progress.in_flight()
+        )
     }
 }

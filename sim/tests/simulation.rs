@@ -4,7 +4,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use stepraft_sim::{run, run_campaign, Outcome, Property, SimConfig};
+use stepraft_sim::{run, run_campaign, Outcome, Property, SeedRange, SimConfig};
 
 fn trace_of(seed: u64) -> String {
     let mut config = SimConfig::new(seed);
@@ -39,7 +39,7 @@ fn different_seeds_give_different_traces() {
 #[test]
 fn a_campaign_of_default_seeds_runs_clean_and_exercises_every_fault() {
     let template = SimConfig::new(0);
-    let (summary, failures) = run_campaign(&template, 0, 120, 2, &|_| {});
+    let (summary, failures) = run_campaign(&template, SeedRange::new(0, 120), 2, &|_| {});
     let reports: Vec<_> = failures.iter().map(|f| (f.seed, f.outcome.clone())).collect();
     assert_eq!(summary.violations, 0, "{reports:?}");
     assert_eq!(summary.seeds, 120);
@@ -62,9 +62,9 @@ fn compaction_keeps_the_log_in_memory_bounded() {
     let mut template = SimConfig::new(0);
     template.duration_us = 20_000_000;
     template.snapshot_every = Some(0);
-    let (growing, _) = run_campaign(&template, 40, 3, 2, &|_| {});
+    let (growing, _) = run_campaign(&template, SeedRange::new(40, 3), 2, &|_| {});
     template.snapshot_every = Some(32);
-    let (compacted, failures) = run_campaign(&template, 40, 3, 2, &|_| {});
+    let (compacted, failures) = run_campaign(&template, SeedRange::new(40, 3), 2, &|_| {});
     assert!(failures.is_empty());
     assert!(compacted.snapshots_installed > 0, "lagging or restarted nodes needed snapshots");
     assert!(
@@ -136,7 +136,7 @@ fn regression_seed_410_a_late_leader_of_an_old_term_is_not_a_violation() {
 fn membership_churn_runs_clean_and_changes_commit() {
     let mut template = SimConfig::new(0);
     template.overrides.membership = Some(true);
-    let (summary, failures) = run_campaign(&template, 500, 40, 2, &|_| {});
+    let (summary, failures) = run_campaign(&template, SeedRange::new(500, 40), 2, &|_| {});
     let reports: Vec<_> = failures.iter().map(|f| (f.seed, f.outcome.clone())).collect();
     assert_eq!(summary.violations, 0, "{reports:?}");
     assert!(summary.membership_accepted > 10);

@@ -1,17 +1,23 @@
-//! Campaigns: many seeds in parallel on every core, summarized.
+//! The summary of a campaign: totals, worst cases and percentiles over its seeds, built seed
+//! by seed and mergeable across shards.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::world::{run, Outcome, RunResult, SimConfig};
+use super::histogram::Histogram;
+use crate::world::{Outcome, RunResult};
 
 /// Totals over a campaign.
-#[derive(Clone, Debug, Default, Serialize)]
+///
+/// Summaries of shards of one campaign merge into the summary of the whole
+/// ([`CampaignSummary::merge`]): counts add up, worst cases and percentiles are those of all
+/// seeds together (the histograms travel in the JSON for that), rates are recomputed; the wall
+/// time of a merged summary is its longest shard's, as if the shards ran side by side.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CampaignSummary {
+    /// The shard this summary covers (`K/N`), or `None` for a whole campaign or a merge.
+    pub shard: Option<String>,
     /// Seeds run.
     pub seeds: u64,
     /// Seeds that violated a property or panicked.
@@ -86,6 +92,17 @@ pub struct CampaignSummary {
     pub time_to_new_leader_ms_max: f64,
     /// How many leader losses were measured.
     pub leader_losses: u64,
+    /// Time from the end of faults until every member's log reached the leader's commit,
+    /// simulated ms: median over the seeds that caught up.
+    pub catch_up_ms_p50: f64,
+    /// The same, 99th percentile.
+    pub catch_up_ms_p99: f64,
+    /// The same, worst case.
+    pub catch_up_ms_max: f64,
+    /// Leader replacement times, by simulated millisecond (for merging shards).
+    pub time_to_new_leader_histogram_ms: Histogram,
+    /// Catch-up times, by simulated millisecond (for merging shards).
+    pub catch_up_histogram_ms: Histogram,
     /// Elections started per simulated minute (per seed, averaged over the campaign).
     pub elections_per_min: f64,
     /// Term increases per simulated minute.
@@ -116,14 +133,15 @@ pub struct CampaignSummary {
     pub panicked: bool,
     /// Whether any seed violated a safety property.
     pub safety_violated: bool,
-    #[serde(skip)]
-    term_bumps: u64,
+    /// Term increases, summed over seeds (for the per-minute rate).
+    pub term_bumps: u64,
     /// Whether any seed failed to recover.
     pub liveness_violated: bool,
 }
 
 impl CampaignSummary {
-    fn add(&mut self, result: &RunResult) {
+    /// Adds one seed's result; [`CampaignSummary::finish`] computes the derived figures.
+    pub(crate) fn add(&mut self, result: &RunResult) {
         let stats = &result.stats;
         self.seeds += 1;
         self.events += stats.events;
@@ -163,6 +181,12 @@ impl CampaignSummary {
         if let Some(recovery) = stats.recovery_us {
             self.recovery_ms_max = self.recovery_ms_max.max(recovery as f64 / 1000.0);
         }
+        if let Some(catch_up) = stats.catch_up_us {
+            self.catch_up_histogram_ms.record_us(catch_up);
+        }
+        for &us in &result.time_to_new_leader_us {
+            self.time_to_new_leader_histogram_ms.record_us(us);
+        }
         let property = match &result.outcome {
             Outcome::Passed => return,
             Outcome::Violated(violation) => {
@@ -182,90 +206,90 @@ impl CampaignSummary {
         *self.violations_by_property.entry(property).or_default() += 1;
         self.failing_seeds.push(result.seed);
     }
-}
 
-/// Runs seeds `first_seed..first_seed + seeds` with `template` (its seed is replaced) on
-/// `threads` threads. `on_result` sees each result as it completes (for progress and failure
-/// reports). Returns the summary and the failing results, by seed.
-pub fn run_campaign(
-    template: &SimConfig,
-    first_seed: u64,
-    seeds: u64,
-    threads: usize,
-    on_result: &(dyn Fn(&RunResult) + Sync),
-) -> (CampaignSummary, Vec<RunResult>) {
-    let next = AtomicU64::new(0);
-    let collected: Mutex<(CampaignSummary, Vec<RunResult>)> = Mutex::default();
-    let replacement_times: Mutex<Vec<u64>> = Mutex::default();
-    let cpu_nanos = AtomicU64::new(0);
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| loop {
-                let offset = next.fetch_add(1, Ordering::Relaxed);
-                if offset >= seeds {
-                    cpu_nanos.fetch_add(thread_cpu_nanos(), Ordering::Relaxed);
-                    return;
-                }
-                let mut config = template.clone();
-                config.seed = first_seed + offset;
-                let result = run(&config);
-                on_result(&result);
-                replacement_times
-                    .lock()
-                    .expect("no thread panics holding the lock")
-                    .extend_from_slice(&result.time_to_new_leader_us);
-                let mut guard = collected.lock().expect("no thread panics holding the lock");
-                guard.0.add(&result);
-                if result.outcome != Outcome::Passed {
-                    guard.1.push(result);
-                }
-            });
+    /// Adds a summary of other seeds (another shard of the same campaign).
+    pub fn merge(&mut self, other: &CampaignSummary) {
+        self.shard = None;
+        self.seeds += other.seeds;
+        self.violations += other.violations;
+        for (property, count) in &other.violations_by_property {
+            *self.violations_by_property.entry(property.clone()).or_default() += count;
         }
-    });
-    let (mut summary, mut failures) = collected.into_inner().expect("threads joined");
-    let mut samples = std::mem::take(&mut *replacement_times.lock().expect("threads joined"));
-    samples.sort_unstable();
-    summary.leader_losses = samples.len() as u64;
-    summary.time_to_new_leader_ms_p50 = percentile_ms(&samples, 0.50);
-    summary.time_to_new_leader_ms_p99 = percentile_ms(&samples, 0.99);
-    summary.time_to_new_leader_ms_max = samples.last().map_or(0.0, |&us| us as f64 / 1000.0);
-    let minutes = summary.simulated_secs / 60.0;
-    if minutes > 0.0 {
-        summary.elections_per_min = summary.elections as f64 / minutes;
-        summary.term_bumps_per_min = summary.term_bumps as f64 / minutes;
+        self.failing_seeds.extend_from_slice(&other.failing_seeds);
+        self.failing_seeds.sort_unstable();
+        self.events += other.events;
+        self.threads = self.threads.max(other.threads);
+        self.cpu_secs += other.cpu_secs;
+        self.wall_secs = self.wall_secs.max(other.wall_secs);
+        self.simulated_secs += other.simulated_secs;
+        let sums = [
+            (&mut self.messages_sent, other.messages_sent),
+            (&mut self.messages_dropped, other.messages_dropped),
+            (&mut self.messages_duplicated, other.messages_duplicated),
+            (&mut self.elections, other.elections),
+            (&mut self.leader_changes, other.leader_changes),
+            (&mut self.committed_entries, other.committed_entries),
+            (&mut self.crashes, other.crashes),
+            (&mut self.partitions, other.partitions),
+            (&mut self.pauses, other.pauses),
+            (&mut self.client_ok, other.client_ok),
+            (&mut self.reads_completed, other.reads_completed),
+            (&mut self.writes_completed, other.writes_completed),
+            (&mut self.linearizable_seeds, other.linearizable_seeds),
+            (&mut self.linearizability_gave_up, other.linearizability_gave_up),
+            (&mut self.leader_disruptions, other.leader_disruptions),
+            (&mut self.transfers, other.transfers),
+            (&mut self.lease_reads, other.lease_reads),
+            (&mut self.membership_accepted, other.membership_accepted),
+            (&mut self.membership_committed, other.membership_committed),
+            (&mut self.membership_rejected, other.membership_rejected),
+            (&mut self.snapshots_taken, other.snapshots_taken),
+            (&mut self.snapshots_sent, other.snapshots_sent),
+            (&mut self.snapshots_installed, other.snapshots_installed),
+            (&mut self.snapshot_chunk_bytes, other.snapshot_chunk_bytes),
+            (&mut self.term_bumps, other.term_bumps),
+        ];
+        for (total, value) in sums {
+            *total += value;
+        }
+        self.max_term = self.max_term.max(other.max_term);
+        self.max_log_entries = self.max_log_entries.max(other.max_log_entries);
+        self.checker_secs += other.checker_secs;
+        self.checker_ms_max = self.checker_ms_max.max(other.checker_ms_max);
+        self.recovery_ms_max = self.recovery_ms_max.max(other.recovery_ms_max);
+        self.time_to_new_leader_histogram_ms.merge(&other.time_to_new_leader_histogram_ms);
+        self.catch_up_histogram_ms.merge(&other.catch_up_histogram_ms);
+        self.panicked |= other.panicked;
+        self.safety_violated |= other.safety_violated;
+        self.liveness_violated |= other.liveness_violated;
+        self.finish();
     }
-    summary.wall_secs = started.elapsed().as_secs_f64();
-    summary.events_per_sec = summary.events as f64 / summary.wall_secs.max(1e-9);
-    summary.sim_to_wall_ratio = summary.simulated_secs / summary.wall_secs.max(1e-9);
-    summary.threads = threads.max(1) as u64;
-    summary.cpu_secs = cpu_nanos.into_inner() as f64 / 1e9;
-    let core_secs = if summary.cpu_secs > 0.0 {
-        summary.cpu_secs
-    } else {
-        summary.wall_secs * summary.threads as f64
-    };
-    summary.events_per_core_sec = summary.events as f64 / core_secs.max(1e-9);
-    summary.sim_to_wall_ratio_per_core = summary.simulated_secs / core_secs.max(1e-9);
-    summary.failing_seeds.sort_unstable();
-    failures.sort_by_key(|result| result.seed);
-    (summary, failures)
-}
 
-/// CPU time of the calling thread so far, from `/proc/thread-self/schedstat` (nanoseconds on
-/// CPU); 0 where that cannot be read.
-fn thread_cpu_nanos() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|text| text.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The `fraction` percentile of sorted microsecond samples, in milliseconds.
-fn percentile_ms(sorted_us: &[u64], fraction: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
+    /// Computes the figures derived from the totals: percentiles and rates.
+    pub(crate) fn finish(&mut self) {
+        let leader = &self.time_to_new_leader_histogram_ms;
+        self.leader_losses = leader.len();
+        self.time_to_new_leader_ms_p50 = leader.percentile_ms(0.50);
+        self.time_to_new_leader_ms_p99 = leader.percentile_ms(0.99);
+        self.time_to_new_leader_ms_max = leader.max_ms();
+        let catch_up = &self.catch_up_histogram_ms;
+        self.catch_up_ms_p50 = catch_up.percentile_ms(0.50);
+        self.catch_up_ms_p99 = catch_up.percentile_ms(0.99);
+        self.catch_up_ms_max = catch_up.max_ms();
+        let minutes = self.simulated_secs / 60.0;
+        if minutes > 0.0 {
+            self.elections_per_min = self.elections as f64 / minutes;
+            self.term_bumps_per_min = self.term_bumps as f64 / minutes;
+        }
+        self.events_per_sec = self.events as f64 / self.wall_secs.max(1e-9);
+        self.sim_to_wall_ratio = self.simulated_secs / self.wall_secs.max(1e-9);
+        let core_secs = if self.cpu_secs > 0.0 {
+            self.cpu_secs
+        } else {
+            self.wall_secs * self.threads.max(1) as f64
+        };
+        self.events_per_core_sec = self.events as f64 / core_secs.max(1e-9);
+        self.sim_to_wall_ratio_per_core = self.simulated_secs / core_secs.max(1e-9);
+        self.failing_seeds.sort_unstable();
     }
-    let rank = ((sorted_us.len() as f64 * fraction).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] as f64 / 1000.0
 }
