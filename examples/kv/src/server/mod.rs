@@ -150,6 +150,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         outbox,
         inbound,
         tick: options.tick,
+        learners_max: usize::MAX,
     })?;
     let (app_sender, app_requests) = mpsc::channel(4096);
     let app = App::new(options.id, book.clone(), handle.requests.clone(), options.snapshot_every);
