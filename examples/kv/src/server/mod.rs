@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod error;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
