@@ -1,5 +1,7 @@
-//! UDP transport: one datagram per message. A message that does not fit is an error in the
-//! log and a count in [`TransportStats::oversized_outgoing`].
+//! UDP transport: one datagram per message. The server derives every limit that shapes a
+//! message from the datagram size ([`crate::server::limits`]), so that every message fits; one
+//! that still does not is an error in the log and a count in
+//! [`TransportStats::oversized_outgoing`].
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
