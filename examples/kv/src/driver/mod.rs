@@ -11,8 +11,8 @@ mod run;
 use std::time::Duration;
 
 use stepraft::{
-    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, ProposeError, RangeError,
-    ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
+    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, NodeStats, ProposeError,
+    RangeError, ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -174,6 +174,8 @@ pub struct NodeStatus {
     pub snapshot_index: LogIndex,
     /// The configuration in force.
     pub membership: Membership,
+    /// The core's counters.
+    pub stats: NodeStats,
 }
 
 /// Why a request was not served.

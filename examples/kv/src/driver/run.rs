@@ -219,6 +219,7 @@ where
                         .snapshot()
                         .map_or(LogIndex(0), |snapshot| snapshot.meta.index),
                     membership: self.node.membership().clone(),
+                    stats: self.node.stats(),
                 };
                 batch.actions.push(Action::Respond(id, Response::Status(status)));
             }
