@@ -20,7 +20,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for ((outbox, inbound), &id) in channel_network(&ids, 1024).into_iter().zip(&ids) {
         let (config, storage) = (Config::new(id, ids), MemoryStorage::<String>::default());
         let tick = Duration::from_millis(10);
-        let node = spawn_node(NodeSetup { config, storage, outbox, inbound, tick })?;
+        let node = spawn_node(NodeSetup {
+            config,
+            storage,
+            outbox,
+            inbound,
+            tick,
+            learners_max: usize::MAX,
+        })?;
         requests.push(node.requests);
         if id == NodeId(1) {
             node_one_events = Some(node.events);

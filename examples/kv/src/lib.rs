@@ -30,7 +30,7 @@
 //!     let config = Config::new(id, ids);
 //!     let storage = MemoryStorage::<String>::default();
 //!     let tick = Duration::from_millis(10);
-//!     nodes.push(spawn_node(NodeSetup { config, storage, outbox, inbound, tick })?);
+//!     nodes.push(spawn_node(NodeSetup { config, storage, outbox, inbound, tick, learners_max: usize::MAX })?);
 //! }
 //!
 //! // Wait for a leader, as the leader-election seed's users did.

@@ -136,6 +136,12 @@ struct ServeArgs {
     /// Entries kept in the log before a snapshot's index, for followers that lag a little.
     #[arg(long, default_value_t = 128)]
     compaction_tail: u64,
+    /// Most voters of a configuration (default: no limit over TCP, 9 over UDP).
+    #[arg(long)]
+    voters_max: Option<usize>,
+    /// Most learners of a configuration (default: no limit over TCP, 9 over UDP).
+    #[arg(long)]
+    learners_max: Option<usize>,
     /// Exit when standard input closes (set by `cluster`, so that its nodes stop with it).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -216,6 +222,8 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         snapshot_every: args.snapshot_every,
         compaction_tail: args.compaction_tail,
+        voters_max: args.voters_max,
+        learners_max: args.learners_max,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,8 +11,8 @@ mod run;
 use std::time::Duration;
 
 use stepraft::{
-    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, ProposeError, RangeError,
-    ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
+    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, NodeStats, ProposeError,
+    RangeError, ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -174,6 +174,8 @@ pub struct NodeStatus {
     pub snapshot_index: LogIndex,
     /// The configuration in force.
     pub membership: Membership,
+    /// The core's counters.
+    pub stats: NodeStats,
 }
 
 /// Why a request was not served.
@@ -209,6 +211,14 @@ pub enum RequestError {
     /// The snapshot was not recorded.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The membership change would make more learners than [`NodeSetup::learners_max`].
+    #[error("the change would make {learners} learners; at most {max} are allowed")]
+    TooManyLearners {
+        /// The learners the change would make.
+        learners: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// The driver stopped or could not start.
@@ -238,6 +248,11 @@ pub struct NodeSetup<T, S, O> {
     pub inbound: Inbound<T>,
     /// The real length of one logical tick.
     pub tick: Duration,
+    /// Membership changes that would make more learners than this are refused with
+    /// [`RequestError::TooManyLearners`] (`usize::MAX`: no limit). The core bounds voters
+    /// ([`Config::max_voters`]); this bounds the rest of a configuration, which every snapshot
+    /// message carries, for transports whose messages must fit a fixed size.
+    pub learners_max: usize,
 }
 
 /// A running node: the seeds' request sender and event receiver, and the task itself.
@@ -271,7 +286,61 @@ where
     let node = stepraft::Node::restore(setup.config, durable)?;
     let (request_sender, requests) = mpsc::channel(QUEUE_CAPACITY);
     let (event_sender, events) = mpsc::channel(QUEUE_CAPACITY);
-    let driver = run::Driver::new(node, setup.storage, setup.outbox, event_sender);
+    let driver =
+        run::Driver::new(node, setup.storage, setup.outbox, event_sender, setup.learners_max);
     let task = tokio::spawn(driver.run(setup.inbound, requests, setup.tick));
     Ok(NodeHandle { requests: request_sender, events, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::channel_network;
+    use crate::storage::MemoryStorage;
+
+    async fn answer(
+        node: &mut NodeHandle<String>,
+        id: u64,
+        request: Request<String>,
+    ) -> Response<String> {
+        let request = ClientRequest { id: RequestId(id), request };
+        node.requests.send(request).await.expect("the driver runs");
+        loop {
+            match node.events.recv().await.expect("the driver runs") {
+                Event::Response { id: answered, response } if answered == RequestId(id) => {
+                    return response
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_change_past_learners_max_is_refused_and_one_within_is_not() {
+        let ids = [NodeId(1)];
+        let (outbox, inbound) = channel_network::<String>(&ids, 16).pop().expect("one node");
+        let setup = NodeSetup {
+            config: Config::new(NodeId(1), ids),
+            storage: MemoryStorage::<String>::default(),
+            outbox,
+            inbound,
+            tick: Duration::from_millis(1),
+            learners_max: 1,
+        };
+        let mut node = spawn_node(setup).expect("starts");
+        while !matches!(
+            node.events.recv().await,
+            Some(Event::LeaderChanged { leader: Some(NodeId(1)), .. })
+        ) {}
+        let add = |id| Request::ChangeMembership(MembershipChange::AddLearner(NodeId(id)));
+        let first = answer(&mut node, 1, add(2)).await;
+        assert!(matches!(first, Response::Committed { .. }), "{first:?}");
+        let second = answer(&mut node, 2, add(3)).await;
+        let expected = RequestError::TooManyLearners { learners: 2, max: 1 };
+        assert_eq!(second, Response::Failed(expected));
+        // Removing a learner shrinks the set: never refused by the limit.
+        let remove = Request::ChangeMembership(MembershipChange::RemoveNode(NodeId(2)));
+        let third = answer(&mut node, 3, remove).await;
+        assert!(matches!(third, Response::Committed { .. }), "{third:?}");
+    }
 }

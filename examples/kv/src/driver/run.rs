@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stepraft::{
-    Command, Entry, Input, LogIndex, Node, Output, Proposal, ProposalId, ReadId, Snapshot, Term,
+    Command, Entry, Input, LogIndex, MembershipChange, Node, Output, Proposal, ProposalId, ReadId,
+    Snapshot, Term,
 };
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -42,6 +43,8 @@ pub(super) struct Driver<T, S, O> {
     /// Confirmed reads waiting for their index to be applied.
     ready_reads: Vec<(LogIndex, RequestId)>,
     scratch: Vec<Output<T>>,
+    /// See [`super::NodeSetup::learners_max`].
+    learners_max: usize,
 }
 
 impl<T, S, O> Driver<T, S, O>
@@ -50,7 +53,13 @@ where
     S: Storage<T>,
     O: Outbox<T>,
 {
-    pub fn new(node: Node<T>, storage: S, outbox: O, events: mpsc::Sender<Event<T>>) -> Self {
+    pub fn new(
+        node: Node<T>,
+        storage: S,
+        outbox: O,
+        events: mpsc::Sender<Event<T>>,
+        learners_max: usize,
+    ) -> Self {
         Driver {
             node,
             storage: Arc::new(storage),
@@ -63,6 +72,7 @@ where
             appended: BTreeMap::new(),
             ready_reads: Vec::new(),
             scratch: Vec::new(),
+            learners_max,
         }
     }
 
@@ -147,6 +157,10 @@ where
                 self.step(Input::Propose(proposal), batch);
             }
             Request::ChangeMembership(change) => {
+                if let Some(error) = self.exceeds_learners_max(&change) {
+                    batch.actions.push(Action::Respond(id, Response::Failed(error)));
+                    return;
+                }
                 let proposal = ProposalId(self.next_id());
                 self.proposals.insert(proposal, id);
                 self.step(Input::ChangeMembership { id: proposal, change }, batch);
@@ -205,10 +219,22 @@ where
                         .snapshot()
                         .map_or(LogIndex(0), |snapshot| snapshot.meta.index),
                     membership: self.node.membership().clone(),
+                    stats: self.node.stats(),
                 };
                 batch.actions.push(Action::Respond(id, Response::Status(status)));
             }
         }
+    }
+
+    /// The refusal of a change that would grow the learners past `learners_max`, checked
+    /// against the latest configuration, which is the one the core applies the change to. A
+    /// change that does not apply is left to the core to refuse.
+    fn exceeds_learners_max(&self, change: &MembershipChange) -> Option<RequestError> {
+        let current = self.node.membership();
+        let next = current.apply(change, self.node.config().max_voters).ok()?;
+        let learners = next.learners.len();
+        let grows_past = learners > self.learners_max && learners > current.learners.len();
+        grows_past.then_some(RequestError::TooManyLearners { learners, max: self.learners_max })
     }
 
     /// Persists the batch (one transaction, one fsync), then executes the rest in order.

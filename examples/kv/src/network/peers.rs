@@ -57,6 +57,9 @@ impl PeerBook {
 pub struct TransportStats {
     /// Outgoing messages dropped because a peer's queue was full or it had no address.
     pub dropped_outgoing: AtomicU64,
+    /// Outgoing messages larger than the transport can carry (a datagram, a frame): never
+    /// sent, and logged as errors, since a configuration whose messages fit makes none.
+    pub oversized_outgoing: AtomicU64,
     /// Frames or datagrams of another wire version.
     pub wrong_version: AtomicU64,
     /// Messages from another cluster.
@@ -72,6 +75,8 @@ pub struct TransportStats {
 pub struct TransportCounts {
     /// See [`TransportStats::dropped_outgoing`].
     pub dropped_outgoing: u64,
+    /// See [`TransportStats::oversized_outgoing`].
+    pub oversized_outgoing: u64,
     /// See [`TransportStats::wrong_version`].
     pub wrong_version: u64,
     /// See [`TransportStats::wrong_cluster`].
@@ -88,6 +93,7 @@ impl TransportStats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         TransportCounts {
             dropped_outgoing: get(&self.dropped_outgoing),
+            oversized_outgoing: get(&self.oversized_outgoing),
             wrong_version: get(&self.wrong_version),
             wrong_cluster: get(&self.wrong_cluster),
             unknown_peer: get(&self.unknown_peer),
@@ -98,6 +104,49 @@ impl TransportStats {
     /// Adds one to `counter`.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message from `me` to `to` that encodes to `length` bytes, above the
+    /// transport's `limit`, and logs it as an error: the first one, then whenever the count
+    /// reaches a power of two, so that a message the leader retries every tick cannot flood
+    /// the log while every line still gives the total.
+    pub fn record_oversized(
+        &self,
+        me: NodeId,
+        to: NodeId,
+        kind: &str,
+        length: usize,
+        limit: usize,
+    ) {
+        let count = self.oversized_outgoing.fetch_add(1, Ordering::Relaxed) + 1;
+        if count.is_power_of_two() {
+            eprintln!(
+                "node {}: error: {kind} to node {} not sent: {length} bytes exceed the \
+                 transport's limit of {limit} (oversized_outgoing = {count})",
+                me.0, to.0
+            );
+        }
+    }
+}
+
+/// The name of a message's kind, for logs.
+pub fn message_kind<T>(message: &Message<T>) -> &'static str {
+    match message {
+        Message::RequestVote(_) => "RequestVote",
+        Message::RequestVoteResponse(_) => "RequestVoteResponse",
+        Message::PreVote(_) => "PreVote",
+        Message::PreVoteResponse(_) => "PreVoteResponse",
+        Message::TimeoutNow(_) => "TimeoutNow",
+        Message::AppendEntries(_) => "AppendEntries",
+        Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
+        Message::Heartbeat(_) => "Heartbeat",
+        Message::HeartbeatResponse(_) => "HeartbeatResponse",
+        Message::ReadIndexRequest(_) => "ReadIndexRequest",
+        Message::ReadIndexResponse(_) => "ReadIndexResponse",
+        Message::InstallSnapshot(_) => "InstallSnapshot",
+        Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+        // `Message` is non-exhaustive: a kind added later is still named, generically.
+        _ => "message",
     }
 }
 

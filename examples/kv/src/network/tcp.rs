@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::peers::{InboundContext, PeerBook, RefusedMessage, TransportStats};
+use super::peers::{message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats};
 use super::Outbox;
 use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
 
@@ -52,10 +52,18 @@ impl<T> TcpOutbox<T> {
 
 impl<T: Serialize + Send + 'static> Outbox<T> for TcpOutbox<T> {
     fn send(&mut self, to: NodeId, message: Message<T>) {
+        let kind = message_kind(&message);
         let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
-        let Ok(frame) = codec::encode_frame(&envelope) else {
-            TransportStats::bump(&self.stats.dropped_outgoing);
-            return;
+        let frame = match codec::encode_frame(&envelope) {
+            Ok(frame) => frame,
+            Err(WireError::Oversized { length, limit }) => {
+                self.stats.record_oversized(self.me, to, kind, length, limit);
+                return;
+            }
+            Err(_) => {
+                TransportStats::bump(&self.stats.dropped_outgoing);
+                return;
+            }
         };
         if self.queue(to).try_send(frame).is_err() {
             TransportStats::bump(&self.stats.dropped_outgoing);

@@ -1,5 +1,7 @@
-//! UDP transport (the blog seed's choice): one datagram per message, for deployments whose
-//! messages all fit — the server caps entries and values so that they do.
+//! UDP transport: one datagram per message. The server derives every limit that shapes a
+//! message from the datagram size ([`crate::server::limits`]), so that every message fits; one
+//! that still does not is an error in the log and a count in
+//! [`TransportStats::oversized_outgoing`].
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -10,14 +12,26 @@ use serde::Serialize;
 use stepraft::{Message, NodeId};
 use tokio::net::UdpSocket;
 
-use super::peers::{InboundContext, PeerBook, TransportStats};
+use super::peers::{message_kind, InboundContext, PeerBook, TransportStats};
 use super::Outbox;
 use crate::codec::{self, Envelope, WireError, MAGIC};
 
-/// The largest UDP payload over IPv4.
+/// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers; IPv6 allows
+/// 20 more, so this fits both).
 pub const DATAGRAM_BYTES_MAX: usize = 65_507;
 
-/// Sends each message as one datagram; one that does not fit is dropped and counted.
+/// The datagram that carries `envelope`: [`MAGIC`], then the payload.
+///
+/// # Errors
+/// [`WireError::Encode`] if serialisation fails.
+pub fn encode_datagram<T: Serialize>(envelope: &Envelope<T>) -> Result<Vec<u8>, WireError> {
+    let mut datagram = MAGIC.to_vec();
+    datagram.extend_from_slice(&codec::encode_payload(envelope)?);
+    Ok(datagram)
+}
+
+/// Sends each message as one datagram. One that does not fit is not sent: it is logged as
+/// an error and counted in [`TransportStats::oversized_outgoing`].
 #[derive(Debug)]
 pub struct UdpOutbox<T> {
     socket: Arc<UdpSocket>,
@@ -43,18 +57,24 @@ impl<T> UdpOutbox<T> {
 
 impl<T: Serialize + Send + 'static> Outbox<T> for UdpOutbox<T> {
     fn send(&mut self, to: NodeId, message: Message<T>) {
-        let address = self.book.address(to).and_then(|a| a.parse::<SocketAddr>().ok());
+        let kind = message_kind(&message);
         let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
-        let datagram =
-            codec::encode_payload(&envelope).map(|payload| [&MAGIC[..], &payload].concat());
-        match (address, datagram) {
-            (Some(address), Ok(datagram)) if datagram.len() <= DATAGRAM_BYTES_MAX => {
-                // Never waits: a full socket buffer loses the datagram, as the network may.
-                if self.socket.try_send_to(&datagram, address).is_err() {
-                    TransportStats::bump(&self.stats.dropped_outgoing);
-                }
-            }
-            _ => TransportStats::bump(&self.stats.dropped_outgoing),
+        let Ok(datagram) = encode_datagram(&envelope) else {
+            TransportStats::bump(&self.stats.dropped_outgoing);
+            return;
+        };
+        if datagram.len() > DATAGRAM_BYTES_MAX {
+            let length = datagram.len();
+            self.stats.record_oversized(self.me, to, kind, length, DATAGRAM_BYTES_MAX);
+            return;
+        }
+        let Some(address) = self.book.address(to).and_then(|a| a.parse::<SocketAddr>().ok()) else {
+            TransportStats::bump(&self.stats.dropped_outgoing);
+            return;
+        };
+        // Never waits: a full socket buffer loses the datagram, as the network may.
+        if self.socket.try_send_to(&datagram, address).is_err() {
+            TransportStats::bump(&self.stats.dropped_outgoing);
         }
     }
 }

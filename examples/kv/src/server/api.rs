@@ -162,6 +162,13 @@ async fn status(context: &ApiContext) -> Result<Value, ApiError> {
             "learners": ids(&status.membership.learners),
         },
         "peers": peers,
+        "snapshots": {
+            "taken": status.stats.snapshots_taken,
+            "sent": status.stats.snapshots_sent,
+            "chunks_sent": status.stats.snapshot_chunks_sent,
+            "bytes_sent": status.stats.snapshot_bytes_sent,
+            "installed": status.stats.snapshots_installed,
+        },
         "transport": context.stats.counts(),
     }))
 }

@@ -56,6 +56,7 @@ impl From<RequestError> for ApiError {
             RequestError::Read(ReadError::NoLeader { .. }) => ApiError::NotLeader { leader: None },
             RequestError::Range(error) => ApiError::BadRequest(error.to_string()),
             RequestError::Transfer(error) => ApiError::Conflict(error.to_string()),
+            error @ RequestError::TooManyLearners { .. } => ApiError::Conflict(error.to_string()),
             other => ApiError::Unavailable(other.to_string()),
         }
     }

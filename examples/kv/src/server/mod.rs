@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod error;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,20 +22,26 @@ use crate::driver::{spawn_node, DriverError, NodeSetup};
 use crate::http::server::{read_request, write_response, Response};
 use crate::network::peers::{InboundContext, TransportStats};
 use crate::network::tcp::{read_peer_frames, TcpOutbox};
-use crate::network::udp::{receive_datagrams, UdpOutbox};
+use crate::network::udp::{receive_datagrams, UdpOutbox, DATAGRAM_BYTES_MAX};
 use crate::network::{Outbox, PeerBook};
 use crate::storage::{RedbStorage, StorageError, StoreIdentity};
 use api::ApiContext;
 use app::App;
+use limits::{DatagramBounds, FitError};
 
 /// How peers exchange Raft messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportKind {
     /// Length-delimited frames over TCP (the default).
     Tcp,
-    /// One datagram per message; entries and values are capped so that every message fits.
+    /// One datagram per message; the limits that shape messages are derived from the
+    /// datagram size ([`limits`]), so that every message fits.
     Udp,
 }
+
+/// The voter and learner limits of a UDP node given none: a snapshot message carries the
+/// whole configuration, so it must be bounded.
+pub const UDP_MEMBERS_MAX_DEFAULT: usize = 9;
 
 /// Everything `serve` needs.
 #[derive(Clone, Debug)]
@@ -64,6 +71,12 @@ pub struct ServeOptions {
     pub snapshot_every: u64,
     /// Entries kept before a snapshot's index when compacting, for followers that lag a little.
     pub compaction_tail: u64,
+    /// Most voters of a configuration; `None`: no limit over TCP,
+    /// [`UDP_MEMBERS_MAX_DEFAULT`] over UDP.
+    pub voters_max: Option<usize>,
+    /// Most learners of a configuration; `None`: no limit over TCP,
+    /// [`UDP_MEMBERS_MAX_DEFAULT`] over UDP.
+    pub learners_max: Option<usize>,
 }
 
 impl ServeOptions {
@@ -74,6 +87,22 @@ impl ServeOptions {
             TransportKind::Tcp => 1 << 20,
             TransportKind::Udp => 16 << 10,
         }
+    }
+
+    /// The voter limit in force (see [`ServeOptions::voters_max`]).
+    pub fn effective_voters_max(&self) -> usize {
+        self.voters_max.unwrap_or(match self.transport {
+            TransportKind::Tcp => usize::MAX,
+            TransportKind::Udp => UDP_MEMBERS_MAX_DEFAULT,
+        })
+    }
+
+    /// The learner limit in force (see [`ServeOptions::learners_max`]).
+    pub fn effective_learners_max(&self) -> usize {
+        self.learners_max.unwrap_or(match self.transport {
+            TransportKind::Tcp => usize::MAX,
+            TransportKind::Udp => UDP_MEMBERS_MAX_DEFAULT,
+        })
     }
 }
 
@@ -98,6 +127,9 @@ pub enum ServeError {
     /// The driver task panicked.
     #[error("driver task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The configuration makes messages that a datagram cannot hold.
+    #[error("messages do not fit the udp transport: {0}")]
+    DoesNotFit(#[from] FitError),
 }
 
 /// Time a new connection has to say what it is, and an idle HTTP connection to send a request.
@@ -109,6 +141,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// # Errors
 /// [`ServeError`] for an unusable data directory or address, or a storage failure.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    // Refuse a configuration whose messages cannot be sent before touching disk or network.
+    let config = node_config(&options)?;
     let identity = StoreIdentity { cluster_id: options.cluster_id, node_id: options.id.0 };
     let storage = RedbStorage::<KvCommand>::open(&options.data, identity)?;
     let book = PeerBook::new(options.peers.iter().cloned());
@@ -145,11 +179,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         }
     };
     let handle = spawn_node(NodeSetup {
-        config: node_config(&options),
+        config,
         storage,
         outbox,
         inbound,
         tick: options.tick,
+        learners_max: options.effective_learners_max(),
     })?;
     let (app_sender, app_requests) = mpsc::channel(4096);
     let app = App::new(options.id, book.clone(), handle.requests.clone(), options.snapshot_every);
@@ -181,8 +216,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
 }
 
-/// The core configuration of a node.
-fn node_config(options: &ServeOptions) -> Config {
+/// The core configuration of a node. Over UDP, the limits that shape messages are derived
+/// from the datagram size.
+///
+/// # Errors
+/// [`ServeError::DoesNotFit`] when no limits make every message fit a datagram.
+fn node_config(options: &ServeOptions) -> Result<Config, ServeError> {
     let voters: Vec<NodeId> = if options.join {
         Vec::new()
     } else {
@@ -195,13 +234,27 @@ fn node_config(options: &ServeOptions) -> Config {
     let mut config = Config::new(options.id, voters);
     config.lease_reads = options.lease_reads;
     config.compaction_tail_entries = options.compaction_tail;
+    config.max_voters = options.effective_voters_max();
     if options.transport == TransportKind::Udp {
-        // One datagram per message: a handful of entries, each at most a capped value.
-        config.entries_per_message_max = 2;
-        config.bytes_per_message_max = options.body_bytes_max();
+        let bounds = DatagramBounds {
+            datagram_bytes: DATAGRAM_BYTES_MAX,
+            voters_max: options.effective_voters_max(),
+            learners_max: options.effective_learners_max(),
+            key_bytes_max: api::KEY_BYTES_MAX,
+            text_bytes_max: options.body_bytes_max(),
+        };
+        let limits = bounds.fit(&mut config)?;
+        eprintln!(
+            "node {}: udp datagrams of {DATAGRAM_BYTES_MAX} bytes: snapshot chunks of {} bytes, \
+             appends of at most {} entries and {} command bytes",
+            options.id.0,
+            limits.snapshot_chunk_bytes,
+            limits.entries_per_message_max,
+            limits.bytes_per_message_max
+        );
         config.in_flight_messages_max = 64;
     }
-    config
+    Ok(config)
 }
 
 /// Serves one connection: a peer's frames if it starts with the magic, else HTTP.
