@@ -333,6 +333,7 @@ fn install_snapshot(membership: &Arc<Membership>, data_bytes: usize) -> Message<
     };
     Message::InstallSnapshot(InstallSnapshot {
         term: Term(u64::MAX),
+        attempt: u64::MAX,
         meta,
         total_bytes: u64::MAX,
         offset: u64::MAX,
@@ -440,7 +441,7 @@ mod tests {
         assert_eq!(
             limits,
             MessageLimits {
-                snapshot_chunk_bytes: 65_144,
+                snapshot_chunk_bytes: 65_134,
                 entries_per_message_max: 110,
                 bytes_per_message_max: 32_714,
             }
