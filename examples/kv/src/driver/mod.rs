@@ -1,11 +1,13 @@
 //! The driver: a tokio task that owns a [`stepraft::Node`] and is its whole IO layer.
 //!
 //! [`spawn_node`] starts it and returns the seeds' interface: a request sender and an event
-//! receiver. The task feeds the node ticks from a timer, messages from its [`Inbound`] queue
+//! receiver. The task feeds the node ticks from a monotonic clock (after any stall, the ticks
+//! that elapsed come before every other input: see `clock.rs`), messages from its [`Inbound`] queue
 //! and requests from the sender, and executes the outputs in contract order: **persist**
 //! (one write + one fsync per batch) → **send** → **apply** and answers.
 
 mod batch;
+mod clock;
 mod run;
 
 use std::time::Duration;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::batch::{Action, Batch};
+use super::clock::TickClock;
 use super::{
     ClientRequest, DriverError, Event, NodeStatus, Request, RequestError, RequestId, Response,
 };
@@ -83,32 +84,41 @@ where
         mut requests: mpsc::Receiver<ClientRequest<T>>,
         tick: Duration,
     ) -> Result<(), DriverError> {
-        // Missed ticks are delivered in a burst: after a stall the node must see the time
-        // that passed (the lease-read clock assumption).
-        let mut ticker = tokio::time::interval(tick);
+        // Time that passed is stepped as ticks before any input that follows it, however long
+        // the loop could not run (see `clock.rs`: the lease contract).
+        let burst_max = 4 * u64::from(self.node.config().election_ticks);
+        let mut clock = TickClock::new(tick, tokio::time::Instant::now(), burst_max);
         let mut inbound_open = true;
         let mut follow_up: Option<Input<T>> = None;
         loop {
             let mut batch = Batch::default();
+            self.step_elapsed_ticks(&mut clock, &mut batch);
             if let Some(input) = follow_up.take() {
                 self.step(input, &mut batch);
             } else {
                 tokio::select! {
-                    _ = ticker.tick() => self.step(Input::Tick, &mut batch),
+                    _ = tokio::time::sleep_until(clock.next_due()) => {
+                        self.step_elapsed_ticks(&mut clock, &mut batch)
+                    }
                     message = inbound.recv(), if inbound_open => match message {
                         Some((from, message)) => {
+                            self.step_elapsed_ticks(&mut clock, &mut batch);
                             self.step(Input::Receive { from, message }, &mut batch)
                         }
                         None => inbound_open = false,
                     },
                     request = requests.recv() => match request {
-                        Some(request) => self.on_request(request, &mut batch),
+                        Some(request) => {
+                            self.step_elapsed_ticks(&mut clock, &mut batch);
+                            self.on_request(request, &mut batch)
+                        }
                         None => return Ok(()),
                     },
                 }
             }
             // Group commit: step whatever else is already waiting before the fsync.
             for _ in 0..BATCH_INPUTS_MAX {
+                self.step_elapsed_ticks(&mut clock, &mut batch);
                 if inbound_open {
                     match inbound.try_recv() {
                         Ok((from, message)) => {
@@ -127,6 +137,13 @@ where
             if let Some((index, term)) = self.execute(batch).await? {
                 follow_up = Some(Input::Persisted { index, term });
             }
+        }
+    }
+
+    /// Steps the ticks that became due since the last call, before whatever input follows.
+    fn step_elapsed_ticks(&mut self, clock: &mut TickClock, batch: &mut Batch<T>) {
+        for _ in 0..clock.take_due(tokio::time::Instant::now()) {
+            self.step(Input::Tick, batch);
         }
     }
 
