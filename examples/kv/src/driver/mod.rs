@@ -345,4 +345,32 @@ mod tests {
         let third = answer(&mut node, 3, remove).await;
         assert!(matches!(third, Response::Committed { .. }), "{third:?}");
     }
+
+    /// After a stall, the elapsed ticks are stepped before the request that waited through
+    /// it: the node has already timed out its leader when it answers. (Stepping one missed
+    /// tick per loop pass answered the request from a node that had seen one tick.)
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_request_after_a_stall_sees_the_time_that_passed() {
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let (outbox, inbound) = channel_network::<String>(&ids, 16).swap_remove(0);
+        let setup = NodeSetup {
+            config: Config::new(NodeId(1), ids),
+            storage: MemoryStorage::<String>::default(),
+            outbox,
+            inbound,
+            tick: Duration::from_millis(10),
+            learners_max: usize::MAX,
+        };
+        let mut node = spawn_node(setup).expect("starts");
+        let role = |response: Response<String>| match response {
+            Response::Status(status) => status.role,
+            other => panic!("not a status: {other:?}"),
+        };
+        assert_eq!(role(answer(&mut node, 1, Request::Status).await), stepraft::Role::Follower);
+        // The driver does not run while the clock moves on: a stall of 2 s (200 ticks, more
+        // than any election timeout).
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let after = role(answer(&mut node, 2, Request::Status).await);
+        assert_ne!(after, stepraft::Role::Follower, "the stall's ticks came first");
+    }
 }
