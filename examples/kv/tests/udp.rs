@@ -40,6 +40,33 @@ fn wait_for_keys(address: &str, keys: &[usize], timeout: Duration) {
     });
 }
 
+/// The flags of a UDP node that snapshots every `every` entries and keeps `tail` entries.
+fn compacting_arguments(every: u64, tail: u64) -> Vec<String> {
+    let flags = ["--transport", "udp", "--tick-ms", "20", "--snapshot-every"].map(str::to_owned);
+    let tail = ["--compaction-tail".to_owned(), tail.to_string()];
+    flags.into_iter().chain([every.to_string()]).chain(tail).collect()
+}
+
+/// Starts a UDP cluster on `addresses` that snapshots every `every` entries and keeps `tail`
+/// entries; returns it with its leader's id.
+fn start_compacting_cluster(
+    directory: &std::path::Path,
+    addresses: &[String],
+    every: u64,
+    tail: u64,
+) -> (LocalCluster, usize) {
+    let mut cluster = LocalCluster::new(
+        EXECUTABLE.into(),
+        directory.to_path_buf(),
+        addresses.to_vec(),
+        compacting_arguments(every, tail),
+        true,
+    );
+    cluster.start_all().expect("servers start");
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).expect("a leader") as usize;
+    (cluster, leader)
+}
+
 #[test]
 fn a_cluster_over_udp_replicates_writes() {
     let directory = launch::fresh_directory("stepraft-kv-udp").expect("temp dir");
@@ -70,25 +97,9 @@ fn a_node_added_over_udp_after_compaction_catches_up_through_install_snapshot() 
     let directory = launch::fresh_directory("stepraft-kv-udp-join").expect("temp dir");
     let addresses = launch::free_loopback_addresses(4).expect("ports");
     let (founders, joiner) = (addresses[..3].to_vec(), addresses[3].clone());
-    let arguments = [
-        "--transport",
-        "udp",
-        "--tick-ms",
-        "20",
-        "--snapshot-every",
-        "25",
-        "--compaction-tail",
-        "5",
-    ];
-    let mut cluster = LocalCluster::new(
-        EXECUTABLE.into(),
-        directory.clone(),
-        founders.clone(),
-        arguments.map(str::to_owned).to_vec(),
-        true,
-    );
-    cluster.start_all().expect("servers start");
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).expect("a leader") as usize;
+    let (cluster, leader) = start_compacting_cluster(&directory, &founders, 25, 5);
+    let joiner_arguments = compacting_arguments(25, 5);
+    let joiner_arguments: Vec<&str> = joiner_arguments.iter().map(String::as_str).collect();
 
     // About 150 KB of state: a snapshot of three datagram-sized chunks.
     let mut kv = KvClient::new(founders.clone(), Duration::from_secs(5));
@@ -97,7 +108,7 @@ fn a_node_added_over_udp_after_compaction_catches_up_through_install_snapshot() 
     let before = status(&founders[leader - 1]);
     assert!(number(&before, &["first_index"]) > 1, "the leader compacted its log: {before}");
 
-    let mut fourth = cluster.spawn_joiner(4, &joiner, &arguments).expect("node 4 starts");
+    let mut fourth = cluster.spawn_joiner(4, &joiner, &joiner_arguments).expect("node 4 starts");
     kv.call("POST", "/members", Some(&json!({ "id": 4, "address": joiner })))
         .expect("node 4 is added");
     wait_for_keys(&joiner, &acknowledged, Duration::from_secs(20));
@@ -125,25 +136,7 @@ fn a_udp_cluster_snapshotting_every_five_entries_keeps_every_acknowledged_write(
     let started = Instant::now();
     let directory = launch::fresh_directory("stepraft-kv-udp-compact").expect("temp dir");
     let addresses = launch::free_loopback_addresses(3).expect("ports");
-    let arguments = [
-        "--transport",
-        "udp",
-        "--tick-ms",
-        "20",
-        "--snapshot-every",
-        "5",
-        "--compaction-tail",
-        "2",
-    ];
-    let mut cluster = LocalCluster::new(
-        EXECUTABLE.into(),
-        directory.clone(),
-        addresses.clone(),
-        arguments.map(str::to_owned).to_vec(),
-        true,
-    );
-    cluster.start_all().expect("servers start");
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).expect("a leader") as usize;
+    let (mut cluster, leader) = start_compacting_cluster(&directory, &addresses, 5, 2);
     let follower = (1..=3).find(|&id| id != leader).expect("a follower");
 
     let mut kv = KvClient::new(addresses.clone(), Duration::from_secs(5));

@@ -300,6 +300,22 @@ mod tests {
     use crate::network::channel_network;
     use crate::storage::MemoryStorage;
 
+    /// Spawns node 1 of a cluster of `size` voters on an in-memory network (the others are
+    /// never started).
+    fn spawn_first_of(size: u64, tick: Duration, learners_max: usize) -> NodeHandle<String> {
+        let ids: Vec<NodeId> = (1..=size).map(NodeId).collect();
+        let (outbox, inbound) = channel_network::<String>(&ids, 16).swap_remove(0);
+        let setup = NodeSetup {
+            config: Config::new(NodeId(1), ids),
+            storage: MemoryStorage::<String>::default(),
+            outbox,
+            inbound,
+            tick,
+            learners_max,
+        };
+        spawn_node(setup).expect("starts")
+    }
+
     async fn answer(
         node: &mut NodeHandle<String>,
         id: u64,
@@ -319,17 +335,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_change_past_learners_max_is_refused_and_one_within_is_not() {
-        let ids = [NodeId(1)];
-        let (outbox, inbound) = channel_network::<String>(&ids, 16).pop().expect("one node");
-        let setup = NodeSetup {
-            config: Config::new(NodeId(1), ids),
-            storage: MemoryStorage::<String>::default(),
-            outbox,
-            inbound,
-            tick: Duration::from_millis(1),
-            learners_max: 1,
-        };
-        let mut node = spawn_node(setup).expect("starts");
+        let mut node = spawn_first_of(1, Duration::from_millis(1), 1);
         while !matches!(
             node.events.recv().await,
             Some(Event::LeaderChanged { leader: Some(NodeId(1)), .. })
@@ -351,17 +357,7 @@ mod tests {
     /// tick per loop pass answered the request from a node that had seen one tick.)
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_request_after_a_stall_sees_the_time_that_passed() {
-        let ids = [NodeId(1), NodeId(2), NodeId(3)];
-        let (outbox, inbound) = channel_network::<String>(&ids, 16).swap_remove(0);
-        let setup = NodeSetup {
-            config: Config::new(NodeId(1), ids),
-            storage: MemoryStorage::<String>::default(),
-            outbox,
-            inbound,
-            tick: Duration::from_millis(10),
-            learners_max: usize::MAX,
-        };
-        let mut node = spawn_node(setup).expect("starts");
+        let mut node = spawn_first_of(3, Duration::from_millis(10), usize::MAX);
         let role = |response: Response<String>| match response {
             Response::Status(status) => status.role,
             other => panic!("not a status: {other:?}"),
