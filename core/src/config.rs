@@ -55,6 +55,12 @@ pub struct Config {
     /// acknowledged a heartbeat sent within the last `election_ticks - lease_margin_ticks`
     /// ticks. Requires `check_quorum`. Safe only under a clock assumption: see
     /// [`Input::ReadIndex`](crate::Input::ReadIndex) and the crate docs on lease reads.
+    ///
+    /// The runtime's part of the contract: measure time on a monotonic clock, and before
+    /// stepping any input after the node could not run (a paused process, a blocked storage
+    /// write, a busy scheduler), step one [`Input::Tick`](crate::Input::Tick) for every tick
+    /// period that elapsed. A runtime that hands out missed ticks lazily, between other
+    /// inputs, lets a leader answer reads queued during the stall from a lease that has ended.
     pub lease_reads: bool,
     /// Ticks of clock drift the lease tolerates over one election timeout.
     pub lease_margin_ticks: u32,
