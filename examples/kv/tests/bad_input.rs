@@ -81,6 +81,16 @@ fn malformed_and_oversized_http_requests_get_clear_errors_and_lose_nothing() {
     assert!(exchange(&node.address, &huge_head).starts_with("HTTP/1.1 431"));
     assert!(exchange(&node.address, b"GET /nowhere HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
 
+    // Two different lengths: refused at once (not at the idle timeout), and the connection
+    // is closed cleanly, so the answer arrives whole.
+    let started = Instant::now();
+    let two_lengths =
+        b"PUT /kv/x HTTP/1.1\r\ncontent-length: 13\r\ncontent-length: 99\r\n\r\n{\"value\":\"v\"}";
+    let answer = exchange(&node.address, two_lengths);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("conflicting content-length"), "{answer}");
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+
     assert_eq!(kv.get("kept", false).expect("get"), Some("before".into()));
     kv.put("kept", "after").expect("the node still takes writes");
     assert_eq!(kv.get("x", false).expect("get"), None, "no bad request wrote anything");

@@ -31,7 +31,11 @@ pub struct RequestId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request<T> {
     /// Append commands (on the leader). Answered with [`Response::Committed`] once they are
-    /// applied, or [`Response::Failed`].
+    /// applied, or [`Response::Failed`]: refused by the core ([`RequestError::Propose`]),
+    /// overwritten by a later leader ([`RequestError::Lost`]), or covered by a snapshot before
+    /// this node applied them ([`RequestError::CoveredBySnapshot`], outcome unknown). An
+    /// appended proposal stays pending across lost leadership and new terms until one of
+    /// these happens; the caller bounds the wait.
     Propose(Vec<T>),
     /// Append commands only if the leader's last entry is `(last_index, last_term)` — the
     /// blog seed's `AppendEntries { prev_log_index, prev_log_term, .. }`.
@@ -181,13 +185,17 @@ pub struct NodeStatus {
 }
 
 /// Why a request was not served.
+///
+/// Every variant but [`RequestError::CoveredBySnapshot`] promises that the request took no
+/// effect and never will; `CoveredBySnapshot` promises nothing: the outcome is unknown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// The proposal or membership change was refused (not leader, condition failed, ...).
+    /// The proposal or membership change was refused (not leader, condition failed, ...):
+    /// it was not appended, so it has no effect.
     #[error(transparent)]
     Propose(#[from] ProposeError),
-    /// The read could not be served.
+    /// The read could not be served (reads change nothing).
     #[error(transparent)]
     Read(#[from] ReadError),
     /// The index range cannot be read.
@@ -368,5 +376,186 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         let after = role(answer(&mut node, 2, Request::Status).await);
         assert_ne!(after, stepraft::Role::Follower, "the stall's ticks came first");
+    }
+
+    /// Node 1 leads a 3-voter cluster under a driver; the test plays the others. Node 2 grants
+    /// every vote and acknowledges nothing, so nothing node 1 appends commits; node 3 is a
+    /// later leader whose messages the test writes with `later_leader`.
+    struct ScriptedLeader {
+        node: NodeHandle<String>,
+        later_leader: crate::network::ChannelOutbox<String>,
+        /// Node 1's term as leader.
+        term: Term,
+        /// Node 1's messages to node 3, unread.
+        _to_later_leader: Inbound<String>,
+    }
+
+    async fn scripted_leader() -> ScriptedLeader {
+        use stepraft::{Message, RequestVoteResponse};
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let mut network = channel_network::<String>(&ids, 1024);
+        let (later_leader, to_later_leader) = network.pop().expect("node 3");
+        let (mut voter, mut to_voter) = network.pop().expect("node 2");
+        let (outbox, inbound) = network.pop().expect("node 1");
+        tokio::spawn(async move {
+            while let Some((from, message)) = to_voter.recv().await {
+                let grant = |term| RequestVoteResponse { term, granted: true };
+                let answer = match message {
+                    Message::PreVote(request) => Message::PreVoteResponse(grant(request.term)),
+                    Message::RequestVote(request) => {
+                        Message::RequestVoteResponse(grant(request.term))
+                    }
+                    _ => continue,
+                };
+                voter.send(from, answer);
+            }
+        });
+        let mut config = Config::new(NodeId(1), ids);
+        // Node 1 hears from no quorum after its election, yet must lead until deposed.
+        config.check_quorum = false;
+        let setup = NodeSetup {
+            config,
+            storage: MemoryStorage::<String>::default(),
+            outbox,
+            inbound,
+            tick: Duration::from_millis(5),
+            learners_max: usize::MAX,
+        };
+        let mut node = spawn_node(setup).expect("starts");
+        let term = loop {
+            let event = node.events.recv().await.expect("the driver runs");
+            if let Event::LeaderChanged { term, leader: Some(NodeId(1)), role: Role::Leader } =
+                event
+            {
+                break term;
+            }
+        };
+        ScriptedLeader { node, later_leader, term, _to_later_leader: to_later_leader }
+    }
+
+    async fn send(node: &NodeHandle<String>, id: u64, request: Request<String>) {
+        let request = ClientRequest { id: RequestId(id), request };
+        node.requests.send(request).await.expect("the driver runs");
+    }
+
+    /// The answers to `ids` and whether a `Restore` came first, within 10 s.
+    async fn answers(
+        node: &mut NodeHandle<String>,
+        ids: &[u64],
+    ) -> (std::collections::BTreeMap<u64, Response<String>>, bool) {
+        let mut answered = std::collections::BTreeMap::new();
+        let mut restored = false;
+        let collect = async {
+            while answered.len() < ids.len() {
+                match node.events.recv().await.expect("the driver runs") {
+                    Event::Response { id, response } if ids.contains(&id.0) => {
+                        answered.insert(id.0, response);
+                    }
+                    Event::Restore(_) => restored = true,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), collect).await.expect("answered in time");
+        (answered, restored)
+    }
+
+    /// Proposes one command and returns the index it was appended at (the last index).
+    async fn propose_pending(node: &mut NodeHandle<String>, id: u64) -> LogIndex {
+        send(node, id, Request::Propose(vec!["x".into()])).await;
+        send(node, id + 1000, Request::Status).await;
+        let (mut answered, _) = answers(node, &[id + 1000]).await;
+        match answered.remove(&(id + 1000)) {
+            Some(Response::Status(status)) => status.last_index,
+            other => panic!("status expected, got {other:?}"),
+        }
+    }
+
+    fn http_status(error: RequestError) -> u16 {
+        let book = crate::network::PeerBook::new([]);
+        crate::server::error::ApiError::from(error).into_response(&book, "/kv/x").status
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pending_write_a_later_leaders_snapshot_covers_is_answered_outcome_unknown() {
+        use stepraft::{InstallSnapshot, Message, SnapshotMeta};
+        let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
+        let index = propose_pending(&mut node, 1).await;
+        send(&node, 2, Request::LinearizableRead).await;
+        // Node 3 leads a later term and sends a snapshot past the write: it may hold it.
+        let later = Term(term.0 + 1);
+        let meta = SnapshotMeta {
+            index: LogIndex(index.0 + 10),
+            term: later,
+            membership: Membership::with_voters([NodeId(1), NodeId(2), NodeId(3)]).into(),
+        };
+        let chunk = InstallSnapshot {
+            term: later,
+            attempt: 1,
+            meta,
+            total_bytes: 4,
+            offset: 0,
+            data: b"data".to_vec(),
+        };
+        later_leader.send(NodeId(1), Message::InstallSnapshot(chunk));
+        let (answered, restored) = answers(&mut node, &[1, 2]).await;
+        assert!(restored, "the snapshot was restored");
+        let expected = RequestError::CoveredBySnapshot { index };
+        assert_eq!(answered[&1], Response::Failed(expected.clone()));
+        assert_eq!(http_status(expected), 504);
+        // The read was never confirmed: refused, and a refused read is no effect.
+        let Response::Failed(read_error @ RequestError::Read(_)) = answered[&2].clone() else {
+            panic!("the read is refused: {:?}", answered[&2]);
+        };
+        assert_eq!(http_status(read_error), 503);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pending_write_a_later_leader_overwrites_is_answered_no_effect() {
+        use stepraft::{AppendEntries, Entry, Message, Payload};
+        let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
+        let index = propose_pending(&mut node, 1).await;
+        // Node 3 leads a later term and commits its own entries at every index node 1 holds.
+        let later = Term(term.0 + 1);
+        let entries = (1..=index.0)
+            .map(|i| Entry {
+                term: later,
+                index: LogIndex(i),
+                payload: Payload::Command(format!("other {i}")),
+            })
+            .collect();
+        let append = AppendEntries {
+            term: later,
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            entries,
+            leader_commit: index,
+        };
+        later_leader.send(NodeId(1), Message::AppendEntries(append));
+        let (answered, _) = answers(&mut node, &[1]).await;
+        let expected = RequestError::Lost { index };
+        assert_eq!(answered[&1], Response::Failed(expected.clone()));
+        assert_eq!(http_status(expected), 503);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_to_a_deposed_leader_is_refused_with_no_effect() {
+        use stepraft::{Heartbeat, Message};
+        let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
+        let heartbeat = Heartbeat { term: Term(term.0 + 1), commit: LogIndex(0), round: 1 };
+        later_leader.send(NodeId(1), Message::Heartbeat(heartbeat));
+        while !matches!(
+            node.events.recv().await,
+            Some(Event::LeaderChanged { leader: Some(NodeId(3)), .. })
+        ) {}
+        send(&node, 1, Request::Propose(vec!["x".into()])).await;
+        let (answered, _) = answers(&mut node, &[1]).await;
+        let Response::Failed(error @ RequestError::Propose(ProposeError::NotLeader { .. })) =
+            answered[&1].clone()
+        else {
+            panic!("refused as not leader: {:?}", answered[&1]);
+        };
+        // No address is known for node 3: no redirect, and a `503` that promises no effect.
+        assert_eq!(http_status(error), 503);
     }
 }

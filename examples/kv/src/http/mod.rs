@@ -4,7 +4,8 @@
 //! hand-written framing over `httparse` (zero dependencies) keeps the build lean and every
 //! limit explicit. What it refuses, it refuses with a clear status: chunked bodies (501), a
 //! body without a length (411), a head over [`HEAD_BYTES_MAX`] (431), a body over the
-//! server's limit (413), anything unparsable (400).
+//! server's limit (413), two different `content-length`s or anything else unparsable (400);
+//! after such an answer the server closes the connection.
 
 pub mod client;
 pub mod server;

@@ -118,15 +118,23 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
     let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(RequestError::Malformed("no request line".into()));
     };
-    let mut content_length = 0u64;
+    let mut content_length: Option<u64> = None;
     // HTTP/1.0 closes by default, HTTP/1.1 keeps alive by default.
     let mut close = parsed.version == Some(0);
     for header in parsed.headers.iter() {
         let value = std::str::from_utf8(header.value).unwrap_or("").trim();
         if header.name.eq_ignore_ascii_case("content-length") {
-            content_length = value
+            let length = value
                 .parse()
                 .map_err(|_| RequestError::Malformed(format!("bad content-length {value:?}")))?;
+            // RFC 9112 §6.3: differing lengths leave the body's end unknown; refuse, never
+            // guess (a guess waits for bytes that never come, or reads the next request).
+            if let Some(earlier) = content_length.filter(|&earlier| earlier != length) {
+                return Err(RequestError::Malformed(format!(
+                    "conflicting content-length headers ({earlier} and {length})"
+                )));
+            }
+            content_length = Some(length);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(RequestError::TransferEncoding);
         } else if header.name.eq_ignore_ascii_case("connection") {
@@ -141,7 +149,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
         body: Vec::new(),
         close,
     };
-    Ok(Some((head_length, request, content_length)))
+    Ok(Some((head_length, request, content_length.unwrap_or(0))))
 }
 
 /// A response to write.
@@ -219,8 +227,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn bad_requests_get_their_own_status() {
-        let cases: [(&[u8], u16); 5] = [
+        let cases: [(&[u8], u16); 7] = [
             (b"PUT /kv/a HTTP/1.1\r\ncontent-length: 11\r\n\r\n", 413),
+            (b"PUT /kv/a HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 9\r\n\r\nhi", 400),
+            (b"PUT /kv/a HTTP/1.1\r\nContent-Length: 9\r\ncontent-length: 2\r\n\r\nhi", 400),
             (b"PUT /kv/a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n", 501),
             (b"PUT /kv/a HTTP/1.1\r\ncontent-length: x\r\n\r\n", 400),
             (b"\x00\x01garbage\r\n\r\n", 400),
@@ -230,6 +240,10 @@ mod tests {
             let error = read(input, 10).await.expect_err("refused");
             assert_eq!(error.status(), Some(status), "{error}");
         }
+        // The same length twice is one length.
+        let twice = b"PUT /kv/a HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nhi";
+        let request = read(twice, 10).await.expect("ok").expect("some");
+        assert_eq!(request.body, b"hi");
         let huge = [b"GET / HTTP/1.1\r\nx: ".to_vec(), vec![b'a'; HEAD_BYTES_MAX * 2]].concat();
         assert_eq!(read(&huge, 10).await.expect_err("refused").status(), Some(431));
     }

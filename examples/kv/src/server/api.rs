@@ -258,3 +258,54 @@ fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn context(app: mpsc::Sender<AppRequest>) -> ApiContext {
+        ApiContext {
+            me: NodeId(1),
+            app,
+            book: PeerBook::new([]),
+            stats: Arc::new(TransportStats::default()),
+            request_timeout: Duration::from_millis(50),
+        }
+    }
+
+    fn put() -> Request {
+        Request {
+            method: "PUT".into(),
+            path: "/kv/k".into(),
+            query: String::new(),
+            body: br#"{"value":"v"}"#.to_vec(),
+            close: false,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_the_application_never_took_is_no_effect() {
+        let (app, stopped) = mpsc::channel(1);
+        drop(stopped);
+        assert_eq!(handle(&context(app), &put()).await.status, 503);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_the_node_took_but_never_answered_is_unknown() {
+        // The application stops (drops the reply) with the write pending.
+        let (app, mut requests) = mpsc::channel(1);
+        let stops = tokio::spawn(async move { drop(requests.recv().await) });
+        assert_eq!(handle(&context(app), &put()).await.status, 504);
+        stops.await.expect("the application task ends");
+        // The application keeps the write past the request timeout.
+        let (app, mut requests) = mpsc::channel(1);
+        let keeps = tokio::spawn(async move {
+            let request = requests.recv().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(request);
+        });
+        assert_eq!(handle(&context(app), &put()).await.status, 504);
+        keeps.await.expect("the application task ends");
+    }
+}

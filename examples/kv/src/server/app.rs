@@ -315,3 +315,64 @@ impl Waiter {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::RequestError;
+
+    fn put() -> KvOp {
+        KvOp::Put { key: "k".into(), value: "v".into() }
+    }
+
+    fn write(app: &mut App) -> oneshot::Receiver<Result<Written, ApiError>> {
+        let (reply, answer) = oneshot::channel();
+        app.on_request(AppRequest::Write(put(), reply));
+        answer
+    }
+
+    #[test]
+    fn a_write_the_driver_never_took_is_no_effect() {
+        // The driver stopped.
+        let (driver, stopped) = mpsc::channel(1);
+        drop(stopped);
+        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let answer = write(&mut app).try_recv().expect("answered at once");
+        assert!(matches!(answer, Err(ApiError::Unavailable(_))), "{answer:?}");
+        // The driver's queue is full.
+        let (driver, _queue) = mpsc::channel(1);
+        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let mut first = write(&mut app);
+        let answer = write(&mut app).try_recv().expect("answered at once");
+        assert!(matches!(answer, Err(ApiError::Unavailable(_))), "{answer:?}");
+        assert!(first.try_recv().is_err(), "the first write is with the driver, unanswered");
+    }
+
+    #[test]
+    fn driver_refusals_keep_their_promise_through_the_application() {
+        let (driver, _queue) = mpsc::channel(16);
+        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let cases = [
+            (RequestError::CoveredBySnapshot { index: LogIndex(3) }, 504),
+            (RequestError::Lost { index: LogIndex(3) }, 503),
+        ];
+        for (error, status) in cases {
+            let mut answer = write(&mut app);
+            let id = RequestId(app.next_request - 1);
+            app.on_event(Event::Response { id, response: Response::Failed(error) });
+            let error = answer.try_recv().expect("answered").expect_err("failed");
+            let response = error.into_response(&PeerBook::new([]), "/kv/k");
+            assert_eq!(response.status, status);
+        }
+    }
+
+    #[test]
+    fn a_write_pending_when_the_application_stops_is_never_answered_no_effect() {
+        let (driver, _queue) = mpsc::channel(16);
+        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let mut answer = write(&mut app);
+        drop(app);
+        // The handler sees its reply channel closed: `ask` answers that `504`.
+        assert!(matches!(answer.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
+    }
+}

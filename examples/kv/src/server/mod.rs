@@ -305,6 +305,7 @@ async fn http_connection(
                 if let Some(status) = error.status() {
                     let body = serde_json::json!({ "error": error.to_string() });
                     let _ = write_response(&mut stream, &Response::json(status, &body), true).await;
+                    close_after_error(stream).await;
                 }
                 return;
             }
@@ -315,4 +316,23 @@ async fn http_connection(
             return;
         }
     }
+}
+
+/// How long a connection refused mid-request may keep sending before it is dropped.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Closes a connection whose request was refused: ends the write side, then reads and drops
+/// what the client still sends (for at most [`LINGER_TIMEOUT`]), because closing a socket
+/// with unread bytes resets the connection, and a reset can destroy the error answer before
+/// the client reads it.
+async fn close_after_error(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut chunk = [0u8; 4096];
+        while matches!(stream.read(&mut chunk).await, Ok(read) if read > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
 }

@@ -72,6 +72,15 @@ pub enum StorageError {
         /// The cluster id stored.
         found_cluster: u64,
     },
+    /// The database file is damaged in a way the database cannot describe (a file shorter
+    /// than its header records, say): it is left as it is.
+    #[error("{path} is damaged and was left as it is: {detail}")]
+    Damaged {
+        /// The database file.
+        path: String,
+        /// What the database found.
+        detail: String,
+    },
     /// A stored record does not decode, or the log has a hole.
     #[error("corrupt store: {0}")]
     Corrupt(String),
