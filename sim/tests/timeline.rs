@@ -1,10 +1,10 @@
 //! The HTML timeline in a real headless browser (Debian's chromium): the page's script runs
 //! without errors, draws one lane per node, and marks the violation.
 //!
-//! Needs `chromium` (`apt-get install -y chromium`; `.ci/run` installs it when missing). Set
-//! `CHROMIUM` to use another binary.
+//! Needs `chromium`: when it is missing, the test installs Debian's package with apt-get
+//! (through `sudo -n` when not root). Set `CHROMIUM` to use another binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,55 @@ fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("CHROMIUM") {
         return PathBuf::from(path);
     }
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
+    // Installed at most once per test process, whichever test asks first.
+    static INSTALLED: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let found = INSTALLED.get_or_init(|| {
+        find_chromium().or_else(|| {
+            install_chromium();
+            find_chromium()
+        })
+    });
+    match found {
+        Some(path) => path.clone(),
+        None => panic!(
+            "chromium is not installed and could not be installed with apt-get, and this test \
+             loads the timeline in a real browser: install it with `sudo apt-get install -y \
+             chromium` (Debian) or point CHROMIUM at a Chromium binary"
+        ),
     }
-    panic!(
-        "chromium is not installed, and this test loads the timeline in a real browser: \
-         install it with `sudo apt-get install -y chromium` (Debian; `.ci/run` does this when \
-         it is missing) or point CHROMIUM at a Chromium binary"
-    );
+}
+
+fn find_chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|candidate| candidate.exists())
+}
+
+/// Installs Debian's chromium with apt-get (through sudo when not root), so that the test
+/// command passes on a fresh machine; a machine without apt-get fails with the message above.
+fn install_chromium() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0");
+    let apt = |arguments: &[&str]| {
+        let mut command = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !is_root {
+            command.args(["-n", "apt-get"]);
+        }
+        eprintln!("installing chromium for the timeline test: apt-get {}", arguments.join(" "));
+        command
+            .args(arguments)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !apt(&["install", "-y", "-qq", "chromium"]) {
+        apt(&["update", "-qq"]);
+        apt(&["install", "-y", "-qq", "chromium"]);
+    }
 }
 
 /// A scratch directory removed on drop.
