@@ -142,6 +142,9 @@ struct ServeArgs {
     /// Most learners of a configuration (default: no limit over TCP, 9 over UDP).
     #[arg(long)]
     learners_max: Option<usize>,
+    /// Fault injection for tests: every storage write waits while this file exists.
+    #[arg(long, hide = true)]
+    stall_storage_while: Option<PathBuf>,
     /// Exit when standard input closes (set by `cluster`, so that its nodes stop with it).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -224,6 +227,7 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         compaction_tail: args.compaction_tail,
         voters_max: args.voters_max,
         learners_max: args.learners_max,
+        stall_storage_while: args.stall_storage_while,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,7 +24,7 @@ use crate::network::peers::{InboundContext, TransportStats};
 use crate::network::tcp::{read_peer_frames, TcpOutbox};
 use crate::network::udp::{receive_datagrams, UdpOutbox, DATAGRAM_BYTES_MAX};
 use crate::network::{Outbox, PeerBook};
-use crate::storage::{RedbStorage, StorageError, StoreIdentity};
+use crate::storage::{RedbStorage, StallableStorage, StorageError, StoreIdentity};
 use api::ApiContext;
 use app::App;
 use limits::{DatagramBounds, FitError};
@@ -77,6 +77,9 @@ pub struct ServeOptions {
     /// Most learners of a configuration; `None`: no limit over TCP,
     /// [`UDP_MEMBERS_MAX_DEFAULT`] over UDP.
     pub learners_max: Option<usize>,
+    /// Fault injection for tests: every storage write waits while this file exists, as
+    /// behind a disk stuck in an fsync ([`StallableStorage`]).
+    pub stall_storage_while: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -145,6 +148,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let config = node_config(&options)?;
     let identity = StoreIdentity { cluster_id: options.cluster_id, node_id: options.id.0 };
     let storage = RedbStorage::<KvCommand>::open(&options.data, identity)?;
+    let storage = StallableStorage::new(storage, options.stall_storage_while.clone());
     let book = PeerBook::new(options.peers.iter().cloned());
     book.insert(options.id, options.listen.to_string());
     let stats = Arc::new(TransportStats::default());

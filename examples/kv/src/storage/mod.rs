@@ -2,9 +2,11 @@
 
 mod memory;
 mod redb_store;
+mod stall;
 
 pub use memory::MemoryStorage;
 pub use redb_store::{RedbStorage, StoreIdentity};
+pub use stall::StallableStorage;
 
 use stepraft::{DurableState, LogIndex, Persist};
 
