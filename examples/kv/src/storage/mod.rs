@@ -83,7 +83,8 @@ pub enum StorageError {
         /// What the database found.
         detail: String,
     },
-    /// A stored record does not decode, or the log has a hole.
+    /// A stored record fails its checksum or does not decode, or the log has a hole; the text
+    /// names the record ("log entry 17: checksum mismatch").
     #[error("corrupt store: {0}")]
     Corrupt(String),
     /// A persist kind this storage does not implement yet.

@@ -1,21 +1,39 @@
 //! The log, hard state and snapshot in one redb database file.
 //!
 //! Schema (one file, `stepraft-kv.redb`, in the data directory):
-//! * `meta`: `format` (the format marker), `cluster_id` and `node_id` (big-endian `u64`) —
-//!   written once when the store is created and checked on every open, so a directory of
-//!   another node, cluster or program is refused instead of silently reused; `log_start`, the
-//!   first index the log holds (1 until a compaction drops a prefix).
-//! * `hard_state`: one record, the postcard-encoded `HardState`.
-//! * `log`: index → postcard-encoded `Entry<T>`.
-//! * `snapshot`: one record, a postcard-encoded [`StoredSnapshot`] (reserved for core
+//! * `meta`: `format` (the format marker), `cluster_id` and `node_id` (sealed big-endian
+//!   `u64`s) — written once when the store is created and checked on every open, so a
+//!   directory of another node, cluster or program is refused instead of silently reused;
+//!   `log_start` (a sealed big-endian `u64`), the first index the log holds (1 until a
+//!   compaction drops a prefix).
+//! * `hard_state`: one record, the sealed postcard-encoded `HardState`.
+//! * `log`: index → the sealed postcard-encoded `Entry<T>`.
+//! * `snapshot`: one record, a sealed postcard-encoded [`StoredSnapshot`] (reserved for core
 //!   snapshots: written by `Persist::Snapshot`, with `Persist::Compact { through }` dropping
 //!   the log prefix it covers and moving `log_start`).
 //!
-//! Each `persist` is one redb write transaction committed with immediate durability (fsync).
-//! redb's commit is atomic, so a `kill -9` leaves either the previous or the new state. redb
-//! verifies its page checksums when it recovers from an unclean shutdown, not on every read:
-//! a damaged header, a truncated file or a record that no longer decodes is refused at open,
-//! but a flipped bit inside a record that still decodes is not detected.
+//! A sealed record is `payload ‖ crc`: the payload, then a 4-byte big-endian CRC-32 (IEEE,
+//! `crc32fast`) of the record's key followed by the payload. The key is the `&str` key's UTF-8
+//! bytes, or the log index as 8 big-endian bytes, so a record is valid only under the key it
+//! was written to. Every read checks the crc before decoding and refuses a mismatch with
+//! [`StorageError::Corrupt`] naming the record ("log entry 17: checksum mismatch"); a payload
+//! that decodes with bytes left over is refused too. Only the `format` marker is stored bare:
+//! it is compared whole against [`FORMAT`], so any change to it already refuses the store, and
+//! a store of an older format must still be told apart by it (as a foreign store).
+//!
+//! Each `persist` is one redb write transaction committed with immediate durability (one
+//! fsync; redb's two-phase commit is off). redb's commit is atomic, so a `kill -9` leaves
+//! either the previous or the new state. A damaged header or a truncated file is refused at
+//! open (see `open_existing`). redb verifies its page checksums only when it repairs after an
+//! unclean shutdown (a killed or stopped `serve` does not close its store), not on every read:
+//! if pages of the newest commit fail them, redb takes it for a torn write and silently rolls
+//! back to the previous commit, losing what the newest one persisted; if older pages fail, it
+//! refuses the store. Each record's crc is checked wherever the record is read: at open for
+//! `meta`; by `load`, `snapshot`, and the entry a `Persist::Snapshot` reads back, for the rest.
+//! So a flipped bit that redb's repair does not look at (a store closed cleanly, or damage
+//! after the repair) is refused too. A damaged key shows up as a missing record, a hole in
+//! the log or a crc mismatch. Damage to redb's own structure around the records (its B-tree
+//! pages) is left to redb.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -26,14 +44,17 @@ use serde::Serialize;
 use stepraft::{DurableState, Entry, HardState, LogIndex, Persist, Snapshot, SnapshotMeta};
 
 use super::{Storage, StorageError, StoredSnapshot};
+use record::{decode, decode_snapshot, encode, encode_u64, log_key, read_u64, require_u64};
+
+mod record;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HARD_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("hard_state");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
-/// The format marker; bump it when the schema changes incompatibly.
-const FORMAT: &str = "stepraft-kv/1";
+/// The format marker; bump it when the schema changes incompatibly. (2: sealed records.)
+const FORMAT: &str = "stepraft-kv/2";
 /// The database file inside the data directory.
 const FILE_NAME: &str = "stepraft-kv.redb";
 
@@ -61,10 +82,6 @@ impl<T> std::fmt::Debug for RedbStorage<T> {
 
 fn db_error(error: impl Into<redb::Error>) -> StorageError {
     StorageError::Database(Box::new(error.into()))
-}
-
-fn encode<V: Serialize>(value: &V) -> Result<Vec<u8>, StorageError> {
-    postcard::to_stdvec(value).map_err(|error| StorageError::Corrupt(format!("encode: {error}")))
 }
 
 /// Opens an existing database file, turning a panic inside redb into an error.
@@ -136,11 +153,11 @@ impl<T> RedbStorage<T> {
         {
             let mut meta = transaction.open_table(META).map_err(db_error)?;
             meta.insert("format", FORMAT.as_bytes()).map_err(db_error)?;
-            let cluster = identity.cluster_id.to_be_bytes();
+            let cluster = encode_u64("cluster_id", identity.cluster_id);
             meta.insert("cluster_id", &cluster[..]).map_err(db_error)?;
-            let node = identity.node_id.to_be_bytes();
+            let node = encode_u64("node_id", identity.node_id);
             meta.insert("node_id", &node[..]).map_err(db_error)?;
-            meta.insert("log_start", &1u64.to_be_bytes()[..]).map_err(db_error)?;
+            meta.insert("log_start", &encode_u64("log_start", 1)[..]).map_err(db_error)?;
             transaction.open_table(HARD_STATE).map_err(db_error)?;
             transaction.open_table(LOG).map_err(db_error)?;
             transaction.open_table(SNAPSHOT).map_err(db_error)?;
@@ -160,21 +177,16 @@ impl<T> RedbStorage<T> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Err(foreign(None)),
             Err(error) => return Err(db_error(error)),
         };
-        let read = |key: &str| -> Result<Option<Vec<u8>>, StorageError> {
-            Ok(meta.get(key).map_err(db_error)?.map(|value| value.value().to_vec()))
-        };
-        let format = read("format")?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        // The marker is stored bare (see the module doc): any store, of any format, names it.
+        let format = meta
+            .get("format")
+            .map_err(db_error)?
+            .map(|record| String::from_utf8_lossy(record.value()).into_owned());
         if format.as_deref() != Some(FORMAT) {
             return Err(foreign(format));
         }
-        let read_u64 = |key: &str| -> Result<u64, StorageError> {
-            let bytes = read(key)?.ok_or_else(|| StorageError::Corrupt(format!("no {key}")))?;
-            let bytes: [u8; 8] = bytes
-                .try_into()
-                .map_err(|_| StorageError::Corrupt(format!("{key} is not 8 bytes")))?;
-            Ok(u64::from_be_bytes(bytes))
-        };
-        let (found_cluster, found_node) = (read_u64("cluster_id")?, read_u64("node_id")?);
+        let found_cluster = require_u64(&meta, "cluster_id")?;
+        let found_node = require_u64(&meta, "node_id")?;
         if (found_cluster, found_node) != (identity.cluster_id, identity.node_id) {
             return Err(StorageError::WrongIdentity {
                 node: identity.node_id,
@@ -183,7 +195,7 @@ impl<T> RedbStorage<T> {
                 found_cluster,
             });
         }
-        read_u64("log_start")?;
+        require_u64(&meta, "log_start")?;
         Ok(())
     }
 
@@ -195,9 +207,7 @@ impl<T> RedbStorage<T> {
         let transaction = self.database.begin_read().map_err(db_error)?;
         let table = transaction.open_table(SNAPSHOT).map_err(db_error)?;
         let Some(record) = table.get("snapshot").map_err(db_error)? else { return Ok(None) };
-        postcard::from_bytes(record.value())
-            .map(Some)
-            .map_err(|error| StorageError::Corrupt(format!("snapshot: {error}")))
+        decode_snapshot(record.value()).map(Some)
     }
 }
 
@@ -213,26 +223,15 @@ where
             .get("hard_state")
             .map_err(db_error)?
         {
-            Some(record) => postcard::from_bytes::<HardState>(record.value())
-                .map_err(|error| StorageError::Corrupt(format!("hard state: {error}")))?,
+            Some(record) => decode(b"hard_state", record.value(), &"hard state")?,
             None => HardState::default(),
         };
-        let log_start = {
-            let meta = transaction.open_table(META).map_err(db_error)?;
-            let record = meta.get("log_start").map_err(db_error)?;
-            let bytes = record.ok_or_else(|| StorageError::Corrupt("no log_start".into()))?;
-            let bytes: [u8; 8] = bytes
-                .value()
-                .try_into()
-                .map_err(|_| StorageError::Corrupt("log_start is not 8 bytes".into()))?;
-            u64::from_be_bytes(bytes)
-        };
+        let log_start = require_u64(&transaction.open_table(META).map_err(db_error)?, "log_start")?;
         let snapshot = {
             let table = transaction.open_table(SNAPSHOT).map_err(db_error)?;
             match table.get("snapshot").map_err(db_error)? {
                 Some(record) => {
-                    let stored: StoredSnapshot = postcard::from_bytes(record.value())
-                        .map_err(|error| StorageError::Corrupt(format!("snapshot: {error}")))?;
+                    let stored = decode_snapshot(record.value())?;
                     Some(Snapshot {
                         meta: SnapshotMeta {
                             index: stored.index,
@@ -256,8 +255,8 @@ where
                     "log has a hole: found index {index} where {expected} was expected"
                 )));
             }
-            let entry: Entry<T> = postcard::from_bytes(value.value())
-                .map_err(|error| StorageError::Corrupt(format!("log entry {index}: {error}")))?;
+            let entry: Entry<T> =
+                decode(&log_key(index), value.value(), &format_args!("log entry {index}"))?;
             if entry.index != LogIndex(index) {
                 return Err(StorageError::Corrupt(format!(
                     "log record {index} holds entry {}",
@@ -280,11 +279,13 @@ where
             for change in changes {
                 match change {
                     Persist::HardState(state) => {
-                        hard_state.insert("hard_state", &encode(state)?[..]).map_err(db_error)?;
+                        let record = encode(b"hard_state", state)?;
+                        hard_state.insert("hard_state", &record[..]).map_err(db_error)?;
                     }
                     Persist::Append(entries) => {
                         for entry in entries {
-                            log.insert(entry.index.0, &encode(entry)?[..]).map_err(db_error)?;
+                            let record = encode(&log_key(entry.index.0), entry)?;
+                            log.insert(entry.index.0, &record[..]).map_err(db_error)?;
                         }
                     }
                     Persist::Truncate { from } => {
@@ -298,42 +299,32 @@ where
                             membership: stepraft::Membership::clone(&membership),
                             data: snapshot.data.to_vec(),
                         };
-                        snapshots.insert("snapshot", &encode(&stored)?[..]).map_err(db_error)?;
+                        let record = encode(b"snapshot", &stored)?;
+                        snapshots.insert("snapshot", &record[..]).map_err(db_error)?;
                         // The log stays if it holds the snapshot's last entry; otherwise it is
                         // replaced by the snapshot and continues after it.
                         let held = match log.get(index.0).map_err(db_error)? {
                             Some(record) => {
-                                postcard::from_bytes::<Entry<T>>(record.value())
-                                    .map_err(|error| {
-                                        StorageError::Corrupt(format!(
-                                            "log entry {}: {error}",
-                                            index.0
-                                        ))
-                                    })?
-                                    .term
-                                    == term
+                                let entry: Entry<T> = decode(
+                                    &log_key(index.0),
+                                    record.value(),
+                                    &format_args!("log entry {}", index.0),
+                                )?;
+                                entry.term == term
                             }
                             None => false,
                         };
                         if !held {
                             log.retain(|_, _| false).map_err(db_error)?;
-                            let start = index.0 + 1;
-                            meta.insert("log_start", &start.to_be_bytes()[..]).map_err(db_error)?;
+                            let start = encode_u64("log_start", index.0 + 1);
+                            meta.insert("log_start", &start[..]).map_err(db_error)?;
                         }
                     }
                     Persist::Compact { through } => {
                         log.retain_in(..=through.0, |_, _| false).map_err(db_error)?;
-                        let current = match meta.get("log_start").map_err(db_error)? {
-                            Some(record) => {
-                                let bytes: [u8; 8] = record.value().try_into().map_err(|_| {
-                                    StorageError::Corrupt("log_start is not 8 bytes".into())
-                                })?;
-                                u64::from_be_bytes(bytes)
-                            }
-                            None => 1,
-                        };
-                        let start = current.max(through.0 + 1);
-                        meta.insert("log_start", &start.to_be_bytes()[..]).map_err(db_error)?;
+                        let current = read_u64(&meta, "log_start")?.unwrap_or(1);
+                        let start = encode_u64("log_start", current.max(through.0 + 1));
+                        meta.insert("log_start", &start[..]).map_err(db_error)?;
                     }
                     // An instruction newer than this runtime stops the node rather than being
                     // skipped: skipping a persist would break durability.
@@ -508,8 +499,8 @@ mod tests {
             let windows = pristine.windows(needle.len()).enumerate();
             windows.filter(|(_, w)| *w == needle).map(|(i, _)| i + at).collect()
         };
-        // The header's magic and the identity record. (redb verifies page checksums only when
-        // it repairs, so a flip inside a log entry that still decodes is not caught here.)
+        // The header's magic and the format marker. (A flip inside a record is refused by its
+        // crc: see `a_flipped_bit_in_any_record_is_refused_naming_the_record`.)
         let flips = [vec![0], every(FORMAT.as_bytes(), 3)];
         for offsets in flips {
             let mut bytes = pristine.clone();
@@ -531,6 +522,161 @@ mod tests {
             let error = assert_refused_untouched(&dir, identity);
             assert!(matches!(error, StorageError::WrongIdentity { .. }), "{error}");
         }
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    /// The command of log entry 17 in `store_of_every_record`, easy to find in the file.
+    const ENTRY_17: &str = "the-seventeenth-entry";
+
+    /// A closed store of node 1 with a record in every table; returns its hard state and
+    /// snapshot.
+    fn store_of_every_record(dir: &Path) -> (HardState, StoredSnapshot) {
+        let hard_state =
+            HardState { term: Term(0x1234_5678), voted_for: Some(NodeId(1)), commit: LogIndex(5) };
+        let membership = stepraft::Membership::with_voters([NodeId(1)]);
+        let snapshot = StoredSnapshot {
+            index: LogIndex(3),
+            term: Term(1),
+            membership: membership.clone(),
+            data: b"the-snapshot-data".to_vec(),
+        };
+        let store = RedbStorage::<String>::open(dir, ME).expect("creates");
+        let entries = (1..=20)
+            .map(|i| entry(i, 1, if i == 17 { ENTRY_17 } else { "another-command" }))
+            .collect();
+        store
+            .persist(&[
+                Persist::HardState(hard_state),
+                Persist::Append(entries),
+                // The log holds entry 3 of term 1, so it stays whole.
+                Persist::Snapshot(Snapshot {
+                    meta: SnapshotMeta {
+                        index: snapshot.index,
+                        term: snapshot.term,
+                        membership: membership.into(),
+                    },
+                    data: std::sync::Arc::from(&snapshot.data[..]),
+                }),
+            ])
+            .expect("persists");
+        drop(store);
+        (hard_state, snapshot)
+    }
+
+    /// Where `needle` starts in `haystack`, every time.
+    fn offsets_of(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+        let windows = haystack.windows(needle.len()).enumerate();
+        windows.filter(|(_, window)| *window == needle).map(|(offset, _)| offset).collect()
+    }
+
+    /// `file` with one bit flipped at `at` inside every copy of `record` (pages of earlier
+    /// transactions may still hold old copies, so the live one is among them).
+    fn flip_in_record(file: &[u8], record: &[u8], at: usize) -> Vec<u8> {
+        let copies = offsets_of(file, record);
+        assert!(!copies.is_empty(), "record not found in the file");
+        let mut bytes = file.to_vec();
+        copies.iter().for_each(|&offset| bytes[offset + at] ^= 0x10);
+        bytes
+    }
+
+    /// Offset of the middle of `part` inside `record`.
+    fn middle_of(record: &[u8], part: &[u8]) -> usize {
+        offsets_of(record, part)[0] + part.len() / 2
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_record_is_refused_naming_the_record() {
+        let dir = temp_dir("record-flip");
+        let (hard_state, snapshot) = store_of_every_record(&dir);
+        let file = dir.join(FILE_NAME);
+        let pristine = std::fs::read(&file).expect("read");
+        // Each record as the store writes it, the offset of the flipped bit inside it, and the
+        // text the refusal must hold. Before records carried a crc, the payload flips were
+        // taken for other values: a changed command ('e' became 'u'), term or snapshot byte
+        // loaded silently; cluster 23 or node 17 was refused as another node's store; a
+        // `log_start` of 17 was reported as a hole in the log.
+        let entry_17 = encode(&log_key(17), &entry(17, 1, ENTRY_17)).expect("encodes");
+        let hard_state = encode(b"hard_state", &hard_state).expect("encodes");
+        let snapshot = encode(b"snapshot", &snapshot).expect("encodes");
+        let cases = [
+            (
+                &entry_17,
+                middle_of(&entry_17, ENTRY_17.as_bytes()),
+                "log entry 17: checksum mismatch",
+            ),
+            (&entry_17, entry_17.len() - 1, "log entry 17: checksum mismatch"),
+            (&hard_state, 1, "hard state: checksum mismatch"),
+            (&snapshot, middle_of(&snapshot, b"the-snapshot-data"), "snapshot: checksum mismatch"),
+            (&encode_u64("cluster_id", 7), 7, "meta cluster_id: checksum mismatch"),
+            (&encode_u64("node_id", 1), 7, "meta node_id: checksum mismatch"),
+            (&encode_u64("log_start", 1), 7, "meta log_start: checksum mismatch"),
+        ];
+        for (record, at, expected) in cases {
+            std::fs::write(&file, flip_in_record(&pristine, record, at)).expect("write");
+            let error = assert_refused_untouched(&dir, ME);
+            assert!(matches!(error, StorageError::Corrupt(_)), "{expected}: {error}");
+            assert!(error.to_string().contains(expected), "{expected}: {error}");
+        }
+        std::fs::write(&file, &pristine).expect("restore");
+        RedbStorage::<String>::open(&dir, ME).expect("opens").load().expect("the pristine loads");
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    #[test]
+    fn records_read_by_snapshot_and_persist_are_checked_too() {
+        let dir = temp_dir("record-reads");
+        let (_, snapshot) = store_of_every_record(&dir);
+        let file = dir.join(FILE_NAME);
+        let pristine = std::fs::read(&file).expect("read");
+
+        let record = encode(b"snapshot", &snapshot).expect("encodes");
+        let at = middle_of(&record, b"the-snapshot-data");
+        std::fs::write(&file, flip_in_record(&pristine, &record, at)).expect("write");
+        let store = RedbStorage::<String>::open(&dir, ME).expect("the identity is intact");
+        let error = store.snapshot().expect_err("refused");
+        assert!(error.to_string().contains("snapshot: checksum mismatch"), "{error}");
+        drop(store);
+
+        // A snapshot at 17 reads entry 17 back to decide whether the log stays.
+        let record = encode(&log_key(17), &entry(17, 1, ENTRY_17)).expect("encodes");
+        let at = middle_of(&record, ENTRY_17.as_bytes());
+        std::fs::write(&file, flip_in_record(&pristine, &record, at)).expect("write");
+        let store = RedbStorage::<String>::open(&dir, ME).expect("the identity is intact");
+        assert_eq!(store.snapshot().expect("intact"), Some(snapshot));
+        let error = store
+            .persist(&[Persist::Snapshot(Snapshot {
+                meta: SnapshotMeta {
+                    index: LogIndex(17),
+                    term: Term(1),
+                    membership: stepraft::Membership::with_voters([NodeId(1)]).into(),
+                },
+                data: std::sync::Arc::from(&b"later"[..]),
+            })])
+            .expect_err("refused");
+        assert!(error.to_string().contains("log entry 17: checksum mismatch"), "{error}");
+        drop(store);
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    #[test]
+    fn a_store_of_the_format_before_sealed_records_is_refused_as_foreign() {
+        let dir = temp_dir("old-format");
+        let file = closed_store(&dir);
+        {
+            let database = Database::open(&file).expect("opens");
+            let transaction = database.begin_write().expect("writes");
+            {
+                let mut meta = transaction.open_table(META).expect("meta");
+                meta.insert("format", "stepraft-kv/1".as_bytes()).expect("inserts");
+            }
+            transaction.commit().expect("commits");
+        }
+        let error = assert_refused_untouched(&dir, ME);
+        let found = Some("stepraft-kv/1".to_owned());
+        assert!(
+            matches!(error, StorageError::ForeignStore { found: ref f, .. } if *f == found),
+            "{error}"
+        );
         std::fs::remove_dir_all(&dir).expect("cleans up");
     }
 }
