@@ -18,7 +18,7 @@ enum Lease {
     On,
     /// In no run.
     Off,
-    /// In every other run (the second, fourth, ...).
+    /// In half of the runs of every size and transport.
     Alternate,
 }
 
@@ -84,10 +84,12 @@ fn main() -> ExitCode {
             seed: cli.first_seed + k,
             nodes: nodes[(k as usize) % nodes.len()],
             transport: transports[(k as usize / nodes.len()) % transports.len()],
+            // Alternating within each round of sizes × transports, shifted every round, so
+            // that every size and transport gets lease reads in half of its runs.
             lease_reads: match cli.lease_reads {
                 Lease::On => true,
                 Lease::Off => false,
-                Lease::Alternate => k % 2 == 1,
+                Lease::Alternate => (k + k / (nodes.len() * transports.len()) as u64) % 2 == 1,
             },
             duration: Duration::from_secs_f64(cli.seconds),
             faults: faults.clone(),

@@ -23,8 +23,13 @@ pub const HOT_KEYS: u64 = 6;
 /// UNIQUE_PER_CLIENT + n`, named `u{c}-{n}`.
 const UNIQUE_BASE: u64 = 1 << 32;
 const UNIQUE_PER_CLIENT: u64 = 1 << 24;
-/// How long a client waits for an answer (the servers give up on a request after 2 s).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client waits for a write: short, so that writes move on to a new leader while
+/// the old one is frozen, and are acknowledged there during the freeze.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a client waits for a read: longer than any freeze, so that a read sent to a
+/// frozen server after writes were acknowledged elsewhere is answered when the server resumes
+/// (and a stale answer from an expired lease would be seen).
+const READ_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// The name of history key `key` on the server.
 pub fn key_name(key: Key) -> String {
@@ -153,8 +158,9 @@ struct Client {
     known: Vec<String>,
     /// Writes follow redirects to the leader.
     writer: KvClient,
-    /// Reads stay on a node of their own, so that followers serve linearizable reads too.
-    reader: KvClient,
+    /// Reads go to a random member each time (followers serve linearizable reads too), so
+    /// that some are sent to a frozen or cut-off server.
+    readers: Vec<KvClient>,
     /// The last value this client saw for each hot key: what its compare-and-sets expect.
     seen: BTreeMap<Key, Option<Value>>,
     count: u64,
@@ -163,9 +169,9 @@ struct Client {
 impl Client {
     fn new(id: u64, seed: u64, addresses: Arc<RwLock<Vec<String>>>) -> Client {
         let known = addresses.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        let (writer, reader) = clients_on(&known, id);
+        let (writer, readers) = clients_on(&known, id);
         let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(id));
-        Client { id, rng, addresses, known, writer, reader, seen: BTreeMap::new(), count: 0 }
+        Client { id, rng, addresses, known, writer, readers, seen: BTreeMap::new(), count: 0 }
     }
 
     fn run(&mut self, stop: &AtomicBool, recorder: &Recorder) {
@@ -197,7 +203,8 @@ impl Client {
         let key = self.rng.next_u64() % HOT_KEYS;
         let name = key_name(key);
         let fresh = format!("c{}-{}", self.id, self.count);
-        let (client, writer, reader) = (self.id, &mut self.writer, &mut self.reader);
+        let node = (self.rng.next_u64() % self.readers.len() as u64) as usize;
+        let (client, writer, reader) = (self.id, &mut self.writer, &mut self.readers[node]);
         let output = match roll {
             25..=59 => recorder.record(
                 client,
@@ -247,25 +254,26 @@ impl Client {
         let current =
             self.addresses.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         if current != self.known && !current.is_empty() {
-            (self.writer, self.reader) = clients_on(&current, self.id + self.count);
+            (self.writer, self.readers) = clients_on(&current, self.id + self.count);
             self.known = current;
         } else {
             self.writer.next_node();
-            self.reader.next_node();
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// A writer and a reader on `addresses`, starting at the node `offset` picks.
-fn clients_on(addresses: &[String], offset: u64) -> (KvClient, KvClient) {
-    let mut writer = KvClient::new(addresses.to_vec(), REQUEST_TIMEOUT);
-    let mut reader = KvClient::new(addresses.to_vec(), REQUEST_TIMEOUT);
+/// A writer on `addresses`, starting at the node `offset` picks, and a reader per address.
+fn clients_on(addresses: &[String], offset: u64) -> (KvClient, Vec<KvClient>) {
+    let mut writer = KvClient::new(addresses.to_vec(), WRITE_TIMEOUT);
     for _ in 0..offset % addresses.len() as u64 {
         writer.next_node();
-        reader.next_node();
     }
-    (writer, reader)
+    let readers = addresses
+        .iter()
+        .map(|address| KvClient::new(vec![address.clone()], READ_TIMEOUT))
+        .collect();
+    (writer, readers)
 }
 
 #[cfg(test)]
