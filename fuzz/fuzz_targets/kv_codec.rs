@@ -1,4 +1,4 @@
-//! The reference runtime's wire decoder on arbitrary bytes: `stepraft_kv::codec::decode_payload`
+//! The reference runtime's wire decoder on arbitrary bytes: `stepraft_tokio::codec::decode_payload`
 //! (version check, then a postcard envelope around a Raft message carrying KV commands) must
 //! never panic, and whatever it accepts must encode back to a payload that decodes to the same
 //! envelope. CI runs it with `-malloc_limit_mb=64`: a hostile length prefix must not make the
@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stepraft_kv::codec::{decode_payload, encode_frame, encode_payload, Envelope};
+use stepraft_tokio::codec::{decode_payload, encode_frame, encode_payload, Envelope};
 use stepraft_kv::command::KvCommand;
 
 fuzz_target!(|data: &[u8]| {

@@ -127,7 +127,7 @@ fn sender_of(payload: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use stepraft::{Heartbeat, LogIndex, Message, NodeId, Term};
-    use stepraft_kv::codec::{encode_payload, Envelope};
+    use stepraft_tokio::codec::{encode_payload, Envelope};
 
     #[test]
     fn the_sender_is_read_from_a_real_payload() {

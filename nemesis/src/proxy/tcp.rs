@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stepraft_kv::codec::{FRAME_BYTES_MAX, MAGIC};
+use stepraft_tokio::codec::{FRAME_BYTES_MAX, MAGIC};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use stepraft_kv::codec::MAGIC;
+use stepraft_tokio::codec::MAGIC;
 use tokio::net::UdpSocket;
 
 use super::{sender_of, Fate, Links};

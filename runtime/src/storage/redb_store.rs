@@ -81,7 +81,7 @@ impl<T> std::fmt::Debug for RedbStorage<T> {
 }
 
 fn db_error(error: impl Into<redb::Error>) -> StorageError {
-    StorageError::Database(Box::new(error.into()))
+    StorageError::Backend(Box::new(error.into()))
 }
 
 /// Opens an existing database file, turning a panic inside redb into an error.
@@ -125,7 +125,7 @@ impl<T> RedbStorage<T> {
     /// # Errors
     /// [`StorageError::ForeignDirectory`] for a non-empty directory without a store,
     /// [`StorageError::ForeignStore`] / [`StorageError::WrongIdentity`] for someone else's
-    /// store, [`StorageError::Database`] for an unreadable or corrupt file.
+    /// store, [`StorageError::Backend`] for an unreadable or corrupt file.
     pub fn open(directory: &Path, identity: StoreIdentity) -> Result<RedbStorage<T>, StorageError> {
         let directory_error =
             |source| StorageError::Directory { path: directory.display().to_string(), source };
@@ -449,7 +449,7 @@ mod tests {
 
         std::fs::write(dir.join(FILE_NAME), vec![0xAB; 4096]).expect("write");
         let error = RedbStorage::<String>::open(&dir, ME).expect_err("refused");
-        assert!(matches!(error, StorageError::Database(_)), "{error}");
+        assert!(matches!(error, StorageError::Backend(_)), "{error}");
         // Nothing was reset: the garbage is still there for the operator to inspect.
         assert_eq!(std::fs::read(dir.join(FILE_NAME)).expect("read"), vec![0xAB; 4096]);
         std::fs::remove_dir_all(&dir).expect("cleans up");

@@ -85,7 +85,7 @@ pub(super) fn encode_u64(key: &str, value: u64) -> Vec<u8> {
 /// The sealed `u64` stored in `meta` under `key`, if there is one.
 ///
 /// # Errors
-/// [`StorageError::Database`] when it cannot be read; [`StorageError::Corrupt`] when it fails
+/// [`StorageError::Backend`] when it cannot be read; [`StorageError::Corrupt`] when it fails
 /// [`unseal`] or is not 8 bytes.
 pub(super) fn read_u64(
     meta: &impl ReadableTable<&'static str, &'static [u8]>,

@@ -2,16 +2,16 @@
 //! wait for a leader, propose through the seeds' request channel, watch events, then read the
 //! committed log back by index range.
 //!
-//! `cargo run -p stepraft-kv --example in_process`
+//! `cargo run -p stepraft-tokio --example in_process`
 
 use std::time::Duration;
 
 use stepraft::{Config, LogIndex, NodeId};
-use stepraft_kv::driver::{
+use stepraft_tokio::driver::{
     spawn_node, ClientRequest, Event, NodeSetup, Request, RequestId, Response,
 };
-use stepraft_kv::network::channel_network;
-use stepraft_kv::storage::MemoryStorage;
+use stepraft_tokio::network::channel_network;
+use stepraft_tokio::storage::MemoryStorage;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

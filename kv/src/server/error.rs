@@ -5,9 +5,9 @@
 use serde_json::json;
 use stepraft::{NodeId, ProposeError, ReadError};
 
-use crate::driver::RequestError;
 use crate::http::server::Response;
-use crate::network::PeerBook;
+use stepraft_tokio::driver::RequestError;
+use stepraft_tokio::network::PeerBook;
 
 /// A request the API did not serve.
 ///
@@ -74,6 +74,9 @@ impl From<RequestError> for ApiError {
             // entries made it: the proposal may have committed.
             error @ RequestError::CoveredBySnapshot { .. } => ApiError::Unknown(error.to_string()),
             error @ RequestError::Snapshot(_) => ApiError::Unavailable(error.to_string()),
+            // A refusal of a later runtime version: its own promise decides.
+            error if error.took_no_effect() => ApiError::Unavailable(error.to_string()),
+            error => ApiError::Unknown(error.to_string()),
         }
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use stepraft::{Heartbeat, LogIndex, Message, NodeId, Term};
 use stepraft_kv::client::KvClient;
-use stepraft_kv::codec::{encode_frame, Envelope, MAGIC};
 use stepraft_kv::command::KvCommand;
 use stepraft_kv::launch::{self, LocalCluster};
+use stepraft_tokio::codec::{encode_frame, Envelope, MAGIC};
 
 const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
 

@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
 use crate::command::{KvCommand, KvOp, KvOutcome, KvState, Tag};
-use crate::driver::{ClientRequest, Event, NodeStatus, Request, RequestId, Response};
-use crate::network::PeerBook;
+use stepraft_tokio::driver::{ClientRequest, Event, NodeStatus, Request, RequestId, Response};
+use stepraft_tokio::network::PeerBook;
 
 /// A reply channel.
 pub type Reply<V> = oneshot::Sender<Result<V, ApiError>>;
@@ -319,7 +319,7 @@ impl Waiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::RequestError;
+    use stepraft_tokio::driver::RequestError;
 
     fn put() -> KvOp {
         KvOp::Put { key: "k".into(), value: "v".into() }

@@ -11,8 +11,8 @@ use super::app::{AppRequest, Reply};
 use super::error::ApiError;
 use crate::command::{KvOp, KvOutcome};
 use crate::http::server::{Request, Response};
-use crate::network::peers::TransportStats;
-use crate::network::PeerBook;
+use stepraft_tokio::network::peers::TransportStats;
+use stepraft_tokio::network::PeerBook;
 
 /// The longest key accepted.
 pub const KEY_BYTES_MAX: usize = 1024;

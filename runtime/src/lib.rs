@@ -1,26 +1,29 @@
-//! # stepraft-kv
+//! # stepraft-tokio
 //!
-//! The reference runtime for the [`stepraft`] core, and a replicated key-value server built on
-//! it. The core is a pure state machine; this crate is the IO layer a real deployment needs:
+//! A tokio runtime for the [`stepraft`] core. The core is a pure state machine; this crate is
+//! the IO layer a real deployment needs:
 //!
 //! * [`driver`]: a tokio task that owns a [`stepraft::Node`], feeds it ticks, peer messages and
 //!   client requests, and executes its outputs in contract order — persist (fsync'd, one write
-//!   per batch) → send → apply. [`driver::spawn_node`] hands back the seeds' interface: a
-//!   request sender and an event receiver.
-//! * [`network`]: in-process channels, TCP (length-delimited frames, reconnect with backoff,
-//!   a bounded queue per peer) and UDP; every message carries a wire version ([`codec`]).
-//! * [`storage`]: the log, hard state and snapshot slot in redb, durable before anything is
-//!   acknowledged, with a clear error on a corrupt or foreign data directory.
-//! * [`server`] and [`client`]: the `stepraft-kv` binary's HTTP JSON API and its client.
+//!   per batch) → send → apply. [`driver::spawn_node`] hands back a request sender and an
+//!   event receiver.
+//! * [`network`]: the [`network::Outbox`] trait the driver sends through and the inbound queue
+//!   it reads; in-process channels, TCP (feature `tcp`: length-delimited frames, reconnect
+//!   with backoff, a bounded queue per peer) and UDP (feature `udp`); every message carries a
+//!   wire version ([`codec`]).
+//! * [`storage`]: the [`storage::Storage`] trait, an in-memory storage for tests, and (feature
+//!   `redb`) the log, hard state and snapshot in one redb file, every record checksummed,
+//!   durable before anything is acknowledged, with a clear error on a damaged or foreign data
+//!   directory.
 //!
 //! ## Example: three nodes wired with channels only
 //!
 //! ```
 //! use std::time::Duration;
 //! use stepraft::{Config, NodeId};
-//! use stepraft_kv::driver::{spawn_node, ClientRequest, Event, NodeSetup, Request, RequestId, Response};
-//! use stepraft_kv::network::channel_network;
-//! use stepraft_kv::storage::MemoryStorage;
+//! use stepraft_tokio::driver::{spawn_node, ClientRequest, Event, NodeSetup, Request, RequestId, Response};
+//! use stepraft_tokio::network::channel_network;
+//! use stepraft_tokio::storage::MemoryStorage;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,13 +63,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bench;
-pub mod client;
 pub mod codec;
-pub mod command;
 pub mod driver;
-pub mod http;
-pub mod launch;
 pub mod network;
-pub mod server;
 pub mod storage;

@@ -16,18 +16,18 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use crate::codec::MAGIC;
 use crate::command::KvCommand;
-use crate::driver::{spawn_node, DriverError, NodeSetup};
 use crate::http::server::{read_request, write_response, Response};
-use crate::network::peers::{InboundContext, TransportStats};
-use crate::network::tcp::{read_peer_frames, TcpOutbox};
-use crate::network::udp::{receive_datagrams, UdpOutbox, DATAGRAM_BYTES_MAX};
-use crate::network::{Outbox, PeerBook};
-use crate::storage::{RedbStorage, StallableStorage, StorageError, StoreIdentity};
 use api::ApiContext;
 use app::App;
 use limits::{DatagramBounds, FitError};
+use stepraft_tokio::codec::MAGIC;
+use stepraft_tokio::driver::{spawn_node, DriverError, NodeSetup};
+use stepraft_tokio::network::peers::{InboundContext, TransportStats};
+use stepraft_tokio::network::tcp::{read_peer_frames, TcpOutbox};
+use stepraft_tokio::network::udp::{receive_datagrams, UdpOutbox, DATAGRAM_BYTES_MAX};
+use stepraft_tokio::network::{Outbox, PeerBook};
+use stepraft_tokio::storage::{RedbStorage, StallableStorage, StorageError, StoreIdentity};
 
 /// How peers exchange Raft messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

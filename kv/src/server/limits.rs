@@ -27,9 +27,9 @@ use stepraft::{
     Message, NodeId, Payload, SnapshotMeta, Term,
 };
 
-use crate::codec::Envelope;
 use crate::command::{KvCommand, KvOp, Tag};
-use crate::network::udp::{encode_datagram, DATAGRAM_BYTES_MAX};
+use stepraft_tokio::codec::Envelope;
+use stepraft_tokio::network::udp::{encode_datagram, DATAGRAM_BYTES_MAX};
 
 /// A snapshot chunk shorter than this is refused: a transfer would need a datagram for
 /// every few hundred bytes of the snapshot, most of each spent on metadata.
@@ -44,7 +44,7 @@ pub struct DatagramBounds {
     /// holds twice as many.
     pub voters_max: usize,
     /// Most learners of a configuration (the driver's
-    /// [`NodeSetup::learners_max`](crate::driver::NodeSetup::learners_max)).
+    /// [`NodeSetup::learners_max`](stepraft_tokio::driver::NodeSetup::learners_max)).
     pub learners_max: usize,
     /// The longest key of a command.
     pub key_bytes_max: usize,

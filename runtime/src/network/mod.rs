@@ -3,7 +3,9 @@
 
 mod channel;
 pub mod peers;
+#[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "udp")]
 pub mod udp;
 
 pub use channel::{channel_network, ChannelOutbox};

@@ -1,7 +1,8 @@
-//! UDP transport: one datagram per message. The server derives every limit that shapes a
-//! message from the datagram size ([`crate::server::limits`]), so that every message fits; one
-//! that still does not is an error in the log and a count in
-//! [`TransportStats::oversized_outgoing`].
+//! UDP transport: one datagram per message. The application must bound what shapes a message
+//! (entries and bytes per append, snapshot chunk size, configuration size) so that every
+//! message fits [`DATAGRAM_BYTES_MAX`] (the key-value server derives those limits from it by
+//! encoding its largest messages); one that still does not is an error in the log and a count
+//! in [`TransportStats::oversized_outgoing`].
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;

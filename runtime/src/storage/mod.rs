@@ -1,10 +1,12 @@
 //! Durable storage for a node: what `Output::Persist` asks for, and what `Node::restore` needs.
 
 mod memory;
+#[cfg(feature = "redb")]
 mod redb_store;
 mod stall;
 
 pub use memory::MemoryStorage;
+#[cfg(feature = "redb")]
 pub use redb_store::{RedbStorage, StoreIdentity};
 pub use stall::StallableStorage;
 
@@ -34,10 +36,10 @@ pub trait Storage<T>: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// The database reported an error (IO, corruption found by its checksums, lock held by
-    /// another process).
-    #[error("database error: {0}")]
-    Database(Box<redb::Error>),
+    /// The storage backend reported an error (IO, corruption found by its own checks, a lock
+    /// held by another process); the backend's error is the source.
+    #[error("storage backend: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// The data directory could not be created or listed.
     #[error("data directory {path}: {source}")]
     Directory {
