@@ -20,8 +20,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use stepraft::{Config, NodeId};
-//! use stepraft_tokio::driver::{spawn_node, ClientRequest, Event, NodeSetup, Request, RequestId, Response};
+//! use stepraft::{Config, LogIndex, NodeId, Payload};
+//! use stepraft_tokio::driver::{spawn_node, Applied, NodeSetup};
 //! use stepraft_tokio::network::channel_network;
 //! use stepraft_tokio::storage::MemoryStorage;
 //!
@@ -36,30 +36,41 @@
 //!     nodes.push(spawn_node(NodeSetup { config, storage, outbox, inbound, tick, learners_max: usize::MAX })?);
 //! }
 //!
-//! // Wait for a leader, as the leader-election seed's users did.
-//! let leader = loop {
-//!     if let Some(Event::LeaderChanged { leader: Some(leader), .. }) = nodes[0].events.recv().await {
-//!         break leader;
-//!     }
-//! };
+//! // Wait until node 1 knows a leader: the leadership watch wakes on every change.
+//! let leader = nodes[0].leadership.wait_for(|l| l.leader.is_some()).await?.leader;
+//! let leader = &mut nodes[(leader.expect("known").0 - 1) as usize];
 //!
-//! // Propose on the leader; the answer comes once the entry is applied.
-//! let on_leader = &mut nodes[(leader.0 - 1) as usize];
-//! let request = Request::Propose(vec!["hello".to_string()]);
-//! on_leader.requests.send(ClientRequest { id: RequestId(1), request }).await?;
+//! // Propose on the leader: the answer comes once the entry is committed and delivered.
+//! let committed = leader.client.propose(vec!["hello".to_string()]).await?;
+//! // The state machine's input: committed entries (and snapshots to restore), in log order.
 //! loop {
-//!     match on_leader.events.recv().await {
-//!         Some(Event::Applied(entries)) => println!("applied up to {:?}", entries.last().map(|e| e.index)),
-//!         Some(Event::Response { id: RequestId(1), response }) => {
-//!             assert!(matches!(response, Response::Committed { .. }), "{response:?}");
-//!             break;
-//!         }
-//!         _ => {}
+//!     match leader.applied.recv().await {
+//!         Some(Applied::Entries(entries)) if entries.iter().any(|e| e.index == committed.last) => break,
+//!         Some(_) => {}
+//!         None => return Err("the node stopped".into()),
 //!     }
 //! }
+//! // Read the committed log back by index range, without the leader's no-op.
+//! let commands = leader.client.read_range(LogIndex(1), committed.last, true).await?;
+//! assert!(matches!(&commands[..], [entry] if entry.payload == Payload::Command("hello".to_string())));
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## The replicated log, the way an application uses it
+//!
+//! * **Append** entries of any serde type with [`NodeClient::propose`](driver::NodeClient::propose),
+//!   or only if the log's last entry is a given (index, term) with
+//!   [`NodeClient::append_if_last`](driver::NodeClient::append_if_last): the answer says where
+//!   they landed once committed.
+//! * **Read committed index ranges** with
+//!   [`NodeClient::read_range`](driver::NodeClient::read_range), optionally commands only.
+//! * **Apply** what arrives on [`NodeHandle::applied`](driver::NodeHandle::applied); learn of
+//!   leadership changes on [`NodeHandle::leadership`](driver::NodeHandle::leadership).
+//! * **Change membership** at run time with
+//!   [`NodeClient::change_membership`](driver::NodeClient::change_membership)
+//!   (`MembershipChange::AddVoter`, `AddLearner`, `RemoveNode`, ...).
+//!
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

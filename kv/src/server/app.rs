@@ -1,17 +1,17 @@
 //! The application task: applies committed entries to the key-value map, and answers the HTTP
 //! handlers' requests once the driver has answered or the entry is applied.
 
-use std::collections::HashMap;
-
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use stepraft::{Entry, LogIndex, MembershipChange, NodeId, Payload, Snapshot};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ApiError;
 use crate::command::{KvCommand, KvOp, KvOutcome, KvState, Tag};
-use stepraft_tokio::driver::{ClientRequest, Event, NodeStatus, Request, RequestId, Response};
+use stepraft_tokio::driver::{
+    Applied, Committed, Leadership, NodeClient, NodeStatus, Request, RequestError, Response,
+};
 use stepraft_tokio::network::PeerBook;
 
 /// A reply channel.
@@ -58,6 +58,9 @@ struct AppSnapshot {
     peers: BTreeMap<NodeId, String>,
 }
 
+/// A linearizable read of a key, confirmed, waiting for its index to be applied.
+type WaitingRead = (String, Reply<Option<String>>);
+
 enum Waiter {
     /// The application's own snapshot request.
     Snapshot,
@@ -79,8 +82,13 @@ pub struct App {
     state: KvState,
     applied: LogIndex,
     waiters: HashMap<u64, Waiter>,
+    /// Linearizable reads whose read index this application has not applied yet.
+    reads_waiting: BTreeMap<LogIndex, Vec<WaitingRead>>,
     book: PeerBook,
-    driver: mpsc::Sender<ClientRequest<KvCommand>>,
+    driver: NodeClient<KvCommand>,
+    /// The driver's answers, tagged with the request number they answer.
+    answers: mpsc::UnboundedSender<(u64, Result<Response<KvCommand>, RequestError>)>,
+    answered: mpsc::UnboundedReceiver<(u64, Result<Response<KvCommand>, RequestError>)>,
     /// Snapshot every this many applied entries (0: never).
     snapshot_every: u64,
     /// The index of the latest snapshot, taken or restored.
@@ -95,9 +103,10 @@ impl App {
     pub fn new(
         me: NodeId,
         book: PeerBook,
-        driver: mpsc::Sender<ClientRequest<KvCommand>>,
+        driver: NodeClient<KvCommand>,
         snapshot_every: u64,
     ) -> App {
+        let (answers, answered) = mpsc::unbounded_channel();
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -108,8 +117,11 @@ impl App {
             state: KvState::default(),
             applied: LogIndex(0),
             waiters: HashMap::new(),
+            reads_waiting: BTreeMap::new(),
             book,
             driver,
+            answers,
+            answered,
             snapshot_every,
             snapshot_index: LogIndex(0),
             snapshot_pending: false,
@@ -120,15 +132,26 @@ impl App {
     pub async fn run(
         mut self,
         mut requests: mpsc::Receiver<AppRequest>,
-        mut events: mpsc::Receiver<Event<KvCommand>>,
+        mut applied: mpsc::UnboundedReceiver<Applied<KvCommand>>,
+        mut leadership: watch::Receiver<Leadership>,
     ) {
         loop {
             tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => self.on_event(event),
+                delivered = applied.recv() => match delivered {
+                    Some(delivered) => self.on_applied(delivered),
                     None => return,
                 },
+                Some((number, answer)) = self.answered.recv() => self.on_answer(number, answer),
                 Some(request) = requests.recv() => self.on_request(request),
+                Ok(()) = leadership.changed() => {
+                    let Leadership { term, leader, role } = *leadership.borrow_and_update();
+                    eprintln!(
+                        "node {}: {role:?} in term {}, leader {:?}",
+                        self.me.0,
+                        term.0,
+                        leader.map(|l| l.0)
+                    );
+                }
             }
         }
     }
@@ -160,46 +183,62 @@ impl App {
             }
             AppRequest::Status(reply) => (Request::Status, Waiter::Status(reply)),
             AppRequest::Range(start, end, reply) => {
-                (Request::ReadRange { start, end }, Waiter::Range(reply))
+                let request = Request::ReadRange { start, end, commands_only: false };
+                (request, Waiter::Range(reply))
             }
         };
-        let request = ClientRequest { id: RequestId(number), request: driver_request };
-        // Never wait on the driver: it may be waiting for us to take its events.
-        match self.driver.try_send(request) {
-            Ok(()) => {
-                self.waiters.insert(number, waiter);
-            }
-            Err(error) => {
-                let reason = match error {
-                    mpsc::error::TrySendError::Full(_) => "node overloaded",
-                    mpsc::error::TrySendError::Closed(_) => "node stopped",
-                };
-                waiter.fail(ApiError::Unavailable(reason.into()));
-            }
+        if self.call(number, driver_request) {
+            self.waiters.insert(number, waiter);
+        } else {
+            waiter.fail(ApiError::Unavailable("node overloaded or stopped".into()));
         }
     }
 
-    fn on_event(&mut self, event: Event<KvCommand>) {
-        match event {
-            Event::LeaderChanged { term, leader, role } => {
-                eprintln!(
-                    "node {}: {role:?} in term {}, leader {:?}",
-                    self.me.0,
-                    term.0,
-                    leader.map(|l| l.0)
-                );
-            }
-            Event::Applied(entries) => {
+    /// Hands `request` to the driver without waiting, its answer to come back tagged with
+    /// `number`; false when the driver did not take it (so it took no effect).
+    fn call(&mut self, number: u64, request: Request<KvCommand>) -> bool {
+        let Ok(answer) = self.driver.try_call(request) else { return false };
+        let answers = self.answers.clone();
+        tokio::spawn(async move {
+            let answer = answer.await.map_err(|_| RequestError::Stopped);
+            let _ = answers.send((number, answer));
+        });
+        true
+    }
+
+    fn on_applied(&mut self, delivered: Applied<KvCommand>) {
+        match delivered {
+            Applied::Entries(entries) => {
                 for entry in entries {
                     self.apply(entry);
                 }
                 self.maybe_snapshot();
             }
-            Event::Restore(snapshot) => self.restore(&snapshot),
-            Event::Response { id, response } => {
-                if let Some(waiter) = self.waiters.remove(&id.0) {
-                    self.answer(waiter, response);
-                }
+            Applied::Restore(snapshot) => self.restore(&snapshot),
+        }
+        self.release_reads();
+    }
+
+    fn on_answer(&mut self, number: u64, answer: Result<Response<KvCommand>, RequestError>) {
+        let Some(waiter) = self.waiters.remove(&number) else { return };
+        match (waiter, answer.unwrap_or_else(Response::Failed)) {
+            // The entry is on the applied stream, maybe not applied here yet: the write is
+            // answered, with its outcome, when it is.
+            (Waiter::Write(reply), Response::Committed(_)) => {
+                self.waiters.insert(number, Waiter::Write(reply));
+            }
+            (waiter, response) => self.answer(waiter, response),
+        }
+    }
+
+    /// Answers the linearizable reads whose read index is applied.
+    fn release_reads(&mut self) {
+        while let Some(entry) = self.reads_waiting.first_entry() {
+            if *entry.key() > self.applied {
+                return;
+            }
+            for (key, reply) in entry.remove() {
+                let _ = reply.send(Ok(self.state.get(&key).cloned()));
             }
         }
     }
@@ -214,8 +253,7 @@ impl App {
         let Ok(data) = postcard::to_stdvec(&snapshot) else { return };
         let number = self.next_request;
         self.next_request += 1;
-        let request = Request::Snapshot { index: self.applied, data };
-        if self.driver.try_send(ClientRequest { id: RequestId(number), request }).is_ok() {
+        if self.call(number, Request::Snapshot { index: self.applied, data }) {
             self.snapshot_pending = true;
             self.waiters.insert(number, Waiter::Snapshot);
         }
@@ -265,10 +303,13 @@ impl App {
                 }
             }
             (waiter, Response::Failed(error)) => waiter.fail(error.into()),
-            (Waiter::Read(key, reply), Response::ReadReady { .. }) => {
-                let _ = reply.send(Ok(self.state.get(&key).cloned()));
+            // The entries up to the read index are on their way on the applied stream; the
+            // read is served once this application has applied them.
+            (Waiter::Read(key, reply), Response::ReadReady { index }) => {
+                self.reads_waiting.entry(index).or_default().push((key, reply));
+                self.release_reads();
             }
-            (Waiter::Membership(reply), Response::Committed { last, .. }) => {
+            (Waiter::Membership(reply), Response::Committed(Committed { last, .. })) => {
                 let _ = reply.send(Ok(last));
             }
             (Waiter::Transfer(reply), Response::TransferStarted) => {
@@ -281,8 +322,7 @@ impl App {
             (Waiter::Range(reply), Response::Entries(entries)) => {
                 let _ = reply.send(Ok(entries));
             }
-            // A write is answered when applied, before its `Committed` arrives; any other
-            // pairing cannot happen.
+            // Any other pairing cannot happen.
             (waiter, response) => {
                 waiter.fail(ApiError::Unknown(format!("unexpected driver answer {response:?}")))
             }
@@ -319,7 +359,7 @@ impl Waiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stepraft_tokio::driver::RequestError;
+    use stepraft_tokio::driver::Call;
 
     fn put() -> KvOp {
         KvOp::Put { key: "k".into(), value: "v".into() }
@@ -331,45 +371,96 @@ mod tests {
         answer
     }
 
-    #[test]
-    fn a_write_the_driver_never_took_is_no_effect() {
+    fn app_with_queue(capacity: usize) -> (App, mpsc::Receiver<Call<KvCommand>>) {
+        let (driver, queue) = NodeClient::channel(capacity);
+        (App::new(NodeId(1), PeerBook::new([]), driver, 0), queue)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_the_driver_never_took_is_no_effect() {
         // The driver stopped.
-        let (driver, stopped) = mpsc::channel(1);
-        drop(stopped);
-        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let (mut app, queue) = app_with_queue(1);
+        drop(queue);
         let answer = write(&mut app).try_recv().expect("answered at once");
         assert!(matches!(answer, Err(ApiError::Unavailable(_))), "{answer:?}");
         // The driver's queue is full.
-        let (driver, _queue) = mpsc::channel(1);
-        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+        let (mut app, _queue) = app_with_queue(1);
         let mut first = write(&mut app);
         let answer = write(&mut app).try_recv().expect("answered at once");
         assert!(matches!(answer, Err(ApiError::Unavailable(_))), "{answer:?}");
         assert!(first.try_recv().is_err(), "the first write is with the driver, unanswered");
     }
 
-    #[test]
-    fn driver_refusals_keep_their_promise_through_the_application() {
-        let (driver, _queue) = mpsc::channel(16);
-        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+    #[tokio::test(flavor = "current_thread")]
+    async fn driver_refusals_keep_their_promise_through_the_application() {
+        let (mut app, mut queue) = app_with_queue(16);
         let cases = [
-            (RequestError::CoveredBySnapshot { index: LogIndex(3) }, 504),
-            (RequestError::Lost { index: LogIndex(3) }, 503),
+            (Some(RequestError::CoveredBySnapshot { index: LogIndex(3) }), 504),
+            (Some(RequestError::Lost { index: LogIndex(3) }), 503),
+            // The driver stopped holding the write: its outcome is unknown.
+            (None, 504),
         ];
         for (error, status) in cases {
             let mut answer = write(&mut app);
-            let id = RequestId(app.next_request - 1);
-            app.on_event(Event::Response { id, response: Response::Failed(error) });
+            let call = queue.recv().await.expect("the write reached the driver");
+            match error {
+                Some(error) => call.reply.send(Response::Failed(error)).expect("app listens"),
+                None => drop(call),
+            }
+            let (number, driver_answer) = app.answered.recv().await.expect("an answer");
+            app.on_answer(number, driver_answer);
             let error = answer.try_recv().expect("answered").expect_err("failed");
             let response = error.into_response(&PeerBook::new([]), "/kv/k");
             assert_eq!(response.status, status);
         }
     }
 
-    #[test]
-    fn a_write_pending_when_the_application_stops_is_never_answered_no_effect() {
-        let (driver, _queue) = mpsc::channel(16);
-        let mut app = App::new(NodeId(1), PeerBook::new([]), driver, 0);
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_linearizable_read_waits_until_its_read_index_is_applied() {
+        let (mut app, mut queue) = app_with_queue(16);
+        let (reply, mut answer) = oneshot::channel();
+        app.on_request(AppRequest::Read { key: "k".into(), stale: false, reply });
+        let call = queue.recv().await.expect("the read reached the driver");
+        call.reply.send(Response::ReadReady { index: LogIndex(1) }).expect("app listens");
+        let (number, driver_answer) = app.answered.recv().await.expect("an answer");
+        app.on_answer(number, driver_answer);
+        assert!(answer.try_recv().is_err(), "not answered before index 1 is applied");
+        let tag = Tag { node: NodeId(2), incarnation: 0, request: 1 };
+        let entry = Entry {
+            term: stepraft::Term(1),
+            index: LogIndex(1),
+            payload: Payload::Command(KvCommand { tag, op: put() }),
+        };
+        app.on_applied(Applied::Entries(vec![entry]));
+        assert_eq!(answer.try_recv().expect("answered").expect("read"), Some("v".into()));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_committed_before_this_application_applied_it_is_answered_when_applied() {
+        let (mut app, mut queue) = app_with_queue(16);
+        let mut answer = write(&mut app);
+        let call = queue.recv().await.expect("the write reached the driver");
+        let Request::Propose(commands) = call.request else { panic!("a proposal") };
+        let committed =
+            Committed { first: LogIndex(1), last: LogIndex(1), term: stepraft::Term(1) };
+        call.reply.send(Response::Committed(committed)).expect("app listens");
+        let (number, driver_answer) = app.answered.recv().await.expect("an answer");
+        app.on_answer(number, driver_answer);
+        assert!(answer.try_recv().is_err(), "not answered before it is applied here");
+        let command = commands.into_iter().next().expect("one command");
+        let entry = Entry {
+            term: stepraft::Term(1),
+            index: LogIndex(1),
+            payload: Payload::Command(command),
+        };
+        app.on_applied(Applied::Entries(vec![entry]));
+        let written = answer.try_recv().expect("answered").expect("written");
+        assert_eq!(written.index, LogIndex(1));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_pending_when_the_application_stops_is_never_answered_no_effect() {
+        let (mut app, _queue) = app_with_queue(16);
         let mut answer = write(&mut app);
         drop(app);
         // The handler sees its reply channel closed: `ask` answers that `504`.

@@ -146,6 +146,9 @@ mod tests {
             (RequestError::TooManyLearners { learners: 2, max: 1 }, 409),
             (RequestError::Lost { index }, 503),
             (RequestError::CoveredBySnapshot { index }, 504),
+            (RequestError::NotRunning, 503),
+            (RequestError::Overloaded, 503),
+            (RequestError::Stopped, 504),
         ];
         let book = PeerBook::new([(NodeId(2), "127.0.0.1:7002".to_owned())]);
         for (error, status) in cases {

@@ -191,8 +191,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         learners_max: options.effective_learners_max(),
     })?;
     let (app_sender, app_requests) = mpsc::channel(4096);
-    let app = App::new(options.id, book.clone(), handle.requests.clone(), options.snapshot_every);
-    tokio::spawn(app.run(app_requests, handle.events));
+    let app = App::new(options.id, book.clone(), handle.client.clone(), options.snapshot_every);
+    tokio::spawn(app.run(app_requests, handle.applied, handle.leadership));
     let api = Arc::new(ApiContext {
         me: options.id,
         app: app_sender,

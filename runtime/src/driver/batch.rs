@@ -9,8 +9,12 @@
 //! later, which the protocol tolerates as network delay.
 
 use stepraft::{LogIndex, Output, Persist, Term};
+use tokio::sync::oneshot;
 
-use super::{RequestId, Response};
+use super::api::Response;
+
+/// Where one request's answer goes.
+pub(super) type Reply<T> = oneshot::Sender<Response<T>>;
 
 /// An output or an answer to execute once the batch is durable.
 #[derive(Debug)]
@@ -18,7 +22,7 @@ pub(super) enum Action<T> {
     /// An output of a step other than a persist.
     Output(Output<T>),
     /// An answer computed while stepping (index-range reads, status, transfer outcomes).
-    Respond(RequestId, Response<T>),
+    Respond(Reply<T>, Response<T>),
 }
 
 /// The outputs of several steps, ready to execute.

@@ -1,244 +1,29 @@
 //! The driver: a tokio task that owns a [`stepraft::Node`] and is its whole IO layer.
 //!
-//! [`spawn_node`] starts it and returns the seeds' interface: a request sender and an event
-//! receiver. The task feeds the node ticks from a monotonic clock (after any stall, the ticks
-//! that elapsed come before every other input: see `clock.rs`), messages from its [`Inbound`] queue
-//! and requests from the sender, and executes the outputs in contract order: **persist**
-//! (one write + one fsync per batch) → **send** → **apply** and answers.
+//! [`spawn_node`] starts it and returns a [`NodeHandle`]: a [`NodeClient`] whose requests are
+//! each answered on their own channel, the stream of entries to apply, and a watch of who
+//! leads. The task feeds the node ticks from a monotonic clock (after any stall, the ticks that
+//! elapsed come before every other input: see `clock.rs`), messages from its [`Inbound`]
+//! queue and requests from its clients, and executes the outputs in contract order:
+//! **persist** (one write + one fsync per batch) → **send** → **apply** and answers.
 
+mod api;
 mod batch;
+mod client;
 mod clock;
 mod run;
 
 use std::time::Duration;
 
-use stepraft::{
-    Config, Entry, LogIndex, Membership, MembershipChange, NodeId, NodeStats, ProposeError,
-    RangeError, ReadError, RestoreError, Role, Snapshot, SnapshotError, Term, TransferError,
-};
-use tokio::sync::mpsc;
+use stepraft::{Config, RestoreError};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+pub use api::{Applied, Committed, Leadership, NodeStatus, Request, RequestError, Response};
+pub use client::{Call, NodeClient};
 
 use crate::network::{Inbound, Outbox};
 use crate::storage::{Storage, StorageError};
-
-/// A caller-chosen number that ties a [`Request`] to its [`Event::Response`]. The driver keeps
-/// its own proposal and read ids for the core, so reusing a number only confuses the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
-
-/// What a client can ask of a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request<T> {
-    /// Append commands (on the leader). Answered with [`Response::Committed`] once they are
-    /// applied, or [`Response::Failed`]: refused by the core ([`RequestError::Propose`]),
-    /// overwritten by a later leader ([`RequestError::Lost`]), or covered by a snapshot before
-    /// this node applied them ([`RequestError::CoveredBySnapshot`], outcome unknown). An
-    /// appended proposal stays pending across lost leadership and new terms until one of
-    /// these happens; the caller bounds the wait.
-    Propose(Vec<T>),
-    /// Append commands only if the leader's last entry is `(last_index, last_term)` — the
-    /// blog seed's `AppendEntries { prev_log_index, prev_log_term, .. }`.
-    ConditionalAppend {
-        /// The commands.
-        commands: Vec<T>,
-        /// The index the leader's last entry must have.
-        last_index: LogIndex,
-        /// The term the leader's last entry must have.
-        last_term: Term,
-    },
-    /// The committed entries `start..=end` — the blog seed's `IndexRange`. Answered with
-    /// [`Response::Entries`].
-    ReadRange {
-        /// The first index.
-        start: LogIndex,
-        /// The last index.
-        end: LogIndex,
-    },
-    /// A linearizable read point (ReadIndex). Answered with [`Response::ReadReady`] after
-    /// every entry up to its index was delivered as [`Event::Applied`].
-    LinearizableRead,
-    /// Change the membership (add or remove a node, promote a learner, ...). Answered like a
-    /// proposal.
-    ChangeMembership(MembershipChange),
-    /// Hand leadership to a voter. Answered with [`Response::TransferStarted`] or a failure;
-    /// the new leader shows up as [`Event::LeaderChanged`].
-    TransferLeadership(NodeId),
-    /// The node's current state. Answered with [`Response::Status`].
-    Status,
-    /// The application serialized its state machine as of the applied `index`: record it as
-    /// a snapshot and compact the log. Answered with [`Response::SnapshotTaken`] or a failure.
-    Snapshot {
-        /// The last applied index the data covers.
-        index: LogIndex,
-        /// The serialized state machine.
-        data: Vec<u8>,
-    },
-}
-
-impl<T> Request<T> {
-    /// Adds `node` as a voter (the leader-election seed's `ControlAddNode`).
-    pub fn add_node(node: NodeId) -> Request<T> {
-        Request::ChangeMembership(MembershipChange::AddVoter(node))
-    }
-
-    /// Removes `node` (the seed's `ControlRemoveNode`).
-    pub fn remove_node(node: NodeId) -> Request<T> {
-        Request::ChangeMembership(MembershipChange::RemoveNode(node))
-    }
-}
-
-/// A request with its id, as sent to the driver.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientRequest<T> {
-    /// Echoed in the response.
-    pub id: RequestId,
-    /// The request.
-    pub request: Request<T>,
-}
-
-/// What the driver tells its application, in the order it happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event<T> {
-    /// The known leader or this node's role changed.
-    LeaderChanged {
-        /// The node's term.
-        term: Term,
-        /// The leader of that term, if known.
-        leader: Option<NodeId>,
-        /// This node's role.
-        role: Role,
-    },
-    /// Committed entries, consecutive, each delivered once per node lifetime (after a
-    /// restart, from the snapshot's index + 1, or from index 1 without one).
-    Applied(Vec<Entry<T>>),
-    /// Replace the state machine with this snapshot's data (installed from the leader, or
-    /// found in storage at startup); the next `Applied` continues after its index.
-    Restore(Snapshot),
-    /// The answer to a request.
-    Response {
-        /// The request's id.
-        id: RequestId,
-        /// The answer.
-        response: Response<T>,
-    },
-}
-
-/// The answer to one [`Request`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Response<T> {
-    /// The proposal or membership change is committed and was delivered as `Applied`.
-    Committed {
-        /// Its first index.
-        first: LogIndex,
-        /// Its last index.
-        last: LogIndex,
-        /// The term it was appended in.
-        term: Term,
-    },
-    /// The committed entries asked for.
-    Entries(Vec<Entry<T>>),
-    /// Reading the application state now is linearizable: every entry up to `index` has been
-    /// delivered as `Applied`.
-    ReadReady {
-        /// The read index.
-        index: LogIndex,
-    },
-    /// The leader started handing leadership over.
-    TransferStarted,
-    /// The snapshot is recorded and the log compacted up to it.
-    SnapshotTaken {
-        /// Its index.
-        index: LogIndex,
-    },
-    /// The node's state.
-    Status(NodeStatus),
-    /// The request was not served.
-    Failed(RequestError),
-}
-
-/// A snapshot of a node's state, for `/status`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeStatus {
-    /// The node's id.
-    pub id: NodeId,
-    /// Its role.
-    pub role: Role,
-    /// Its term.
-    pub term: Term,
-    /// The leader it knows.
-    pub leader: Option<NodeId>,
-    /// The commit index.
-    pub commit: LogIndex,
-    /// The last index delivered as `Applied`.
-    pub applied: LogIndex,
-    /// The last log index.
-    pub last_index: LogIndex,
-    /// The first index the log still holds (everything before is in the snapshot).
-    pub first_index: LogIndex,
-    /// The index of the latest snapshot (0 without one).
-    pub snapshot_index: LogIndex,
-    /// The configuration in force.
-    pub membership: Membership,
-    /// The core's counters.
-    pub stats: NodeStats,
-}
-
-/// Why a request was not served.
-///
-/// Every variant but [`RequestError::CoveredBySnapshot`] promises that the request took no
-/// effect and never will; `CoveredBySnapshot` promises nothing: the outcome is unknown.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// The proposal or membership change was refused (not leader, condition failed, ...):
-    /// it was not appended, so it has no effect.
-    #[error(transparent)]
-    Propose(#[from] ProposeError),
-    /// The read could not be served (reads change nothing).
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    /// The index range cannot be read.
-    #[error(transparent)]
-    Range(#[from] RangeError),
-    /// The transfer was refused.
-    #[error(transparent)]
-    Transfer(#[from] TransferError),
-    /// The entries were appended but a later leader overwrote them: they are not committed
-    /// and never will be; retrying is safe.
-    #[error("the entry at {index:?} was overwritten by another leader; not committed")]
-    Lost {
-        /// The index the proposal's last entry had.
-        index: LogIndex,
-    },
-    /// A snapshot from the leader replaced the state machine past this proposal's index, so
-    /// whether it committed is unknown here; read before retrying a non-idempotent write.
-    #[error("a snapshot covered index {index:?}: outcome unknown")]
-    CoveredBySnapshot {
-        /// The index the proposal's last entry had.
-        index: LogIndex,
-    },
-    /// The snapshot was not recorded.
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    /// The membership change would make more learners than [`NodeSetup::learners_max`].
-    #[error("the change would make {learners} learners; at most {max} are allowed")]
-    TooManyLearners {
-        /// The learners the change would make.
-        learners: usize,
-        /// The limit.
-        max: usize,
-    },
-}
-
-impl RequestError {
-    /// Whether the request certainly took no effect and never will, so that retrying it cannot
-    /// apply it twice. Every refusal is; only [`RequestError::CoveredBySnapshot`] leaves the
-    /// outcome unknown.
-    pub fn took_no_effect(&self) -> bool {
-        !matches!(self, RequestError::CoveredBySnapshot { .. })
-    }
-}
 
 /// The driver stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -274,18 +59,25 @@ pub struct NodeSetup<T, S, O> {
     pub learners_max: usize,
 }
 
-/// A running node: the seeds' request sender and event receiver, and the task itself.
+/// A running node: its client, its two streams, and the task itself.
+///
+/// The streams are independent, so a slow consumer of one never holds back the other, nor the
+/// node: [`NodeHandle::applied`] is unbounded (its backlog is what the state machine has not
+/// applied yet, which the log holds anyway), and [`NodeHandle::leadership`] keeps only the
+/// latest value. Answers go to each request's own channel.
 #[derive(Debug)]
 pub struct NodeHandle<T> {
-    /// Send requests here. Dropping every sender stops the driver.
-    pub requests: mpsc::Sender<ClientRequest<T>>,
-    /// Events arrive here, in order. Consume them: a full queue holds the driver back.
-    pub events: mpsc::Receiver<Event<T>>,
+    /// Sends requests; clone it freely. Dropping every clone stops the driver.
+    pub client: NodeClient<T>,
+    /// Committed entries and snapshots to restore, in log order: the state machine's input.
+    pub applied: mpsc::UnboundedReceiver<Applied<T>>,
+    /// Who leads, as this node knows it; `changed()` wakes on every change.
+    pub leadership: watch::Receiver<Leadership>,
     /// The driver task; it ends with an error when storage fails.
     pub task: JoinHandle<Result<(), DriverError>>,
 }
 
-/// Bound of the request and event queues.
+/// Bound of the request queue.
 const QUEUE_CAPACITY: usize = 4096;
 
 /// Restores the node from `setup.storage` and spawns its driver on the current tokio runtime.
@@ -303,12 +95,14 @@ where
 {
     let durable = setup.storage.load()?;
     let node = stepraft::Node::restore(setup.config, durable)?;
-    let (request_sender, requests) = mpsc::channel(QUEUE_CAPACITY);
-    let (event_sender, events) = mpsc::channel(QUEUE_CAPACITY);
-    let driver =
-        run::Driver::new(node, setup.storage, setup.outbox, event_sender, setup.learners_max);
+    let (calls, requests) = mpsc::channel(QUEUE_CAPACITY);
+    let (applied_sender, applied) = mpsc::unbounded_channel();
+    let initial = Leadership { term: node.term(), leader: node.leader(), role: node.role() };
+    let (leadership_sender, leadership) = watch::channel(initial);
+    let streams = run::Streams { applied: applied_sender, leadership: leadership_sender };
+    let driver = run::Driver::new(node, setup.storage, setup.outbox, streams, setup.learners_max);
     let task = tokio::spawn(driver.run(setup.inbound, requests, setup.tick));
-    Ok(NodeHandle { requests: request_sender, events, task })
+    Ok(NodeHandle { client: NodeClient { calls }, applied, leadership, task })
 }
 
 #[cfg(test)]
@@ -316,6 +110,8 @@ mod tests {
     use super::*;
     use crate::network::channel_network;
     use crate::storage::MemoryStorage;
+    use stepraft::{LogIndex, Membership, MembershipChange, NodeId, ProposeError, Role, Term};
+    use tokio::sync::oneshot;
 
     /// Spawns node 1 of a cluster of `size` voters on an in-memory network (the others are
     /// never started).
@@ -333,39 +129,28 @@ mod tests {
         spawn_node(setup).expect("starts")
     }
 
-    async fn answer(
-        node: &mut NodeHandle<String>,
-        id: u64,
-        request: Request<String>,
-    ) -> Response<String> {
-        let request = ClientRequest { id: RequestId(id), request };
-        node.requests.send(request).await.expect("the driver runs");
-        loop {
-            match node.events.recv().await.expect("the driver runs") {
-                Event::Response { id: answered, response } if answered == RequestId(id) => {
-                    return response
-                }
-                _ => {}
-            }
-        }
+    async fn answer(node: &NodeHandle<String>, request: Request<String>) -> Response<String> {
+        node.client.call(request).await.expect("the driver runs and answers")
+    }
+
+    async fn wait_until_leading(node: &mut NodeHandle<String>) -> Term {
+        let leading = |l: &Leadership| l.role == Role::Leader;
+        node.leadership.wait_for(leading).await.expect("the driver runs").term
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_change_past_learners_max_is_refused_and_one_within_is_not() {
         let mut node = spawn_first_of(1, Duration::from_millis(1), 1);
-        while !matches!(
-            node.events.recv().await,
-            Some(Event::LeaderChanged { leader: Some(NodeId(1)), .. })
-        ) {}
+        wait_until_leading(&mut node).await;
         let add = |id| Request::ChangeMembership(MembershipChange::AddLearner(NodeId(id)));
-        let first = answer(&mut node, 1, add(2)).await;
+        let first = answer(&node, add(2)).await;
         assert!(matches!(first, Response::Committed { .. }), "{first:?}");
-        let second = answer(&mut node, 2, add(3)).await;
+        let second = answer(&node, add(3)).await;
         let expected = RequestError::TooManyLearners { learners: 2, max: 1 };
         assert_eq!(second, Response::Failed(expected));
         // Removing a learner shrinks the set: never refused by the limit.
         let remove = Request::ChangeMembership(MembershipChange::RemoveNode(NodeId(2)));
-        let third = answer(&mut node, 3, remove).await;
+        let third = answer(&node, remove).await;
         assert!(matches!(third, Response::Committed { .. }), "{third:?}");
     }
 
@@ -374,16 +159,16 @@ mod tests {
     /// tick per loop pass answered the request from a node that had seen one tick.)
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_request_after_a_stall_sees_the_time_that_passed() {
-        let mut node = spawn_first_of(3, Duration::from_millis(10), usize::MAX);
+        let node = spawn_first_of(3, Duration::from_millis(10), usize::MAX);
         let role = |response: Response<String>| match response {
             Response::Status(status) => status.role,
             other => panic!("not a status: {other:?}"),
         };
-        assert_eq!(role(answer(&mut node, 1, Request::Status).await), stepraft::Role::Follower);
+        assert_eq!(role(answer(&node, Request::Status).await), stepraft::Role::Follower);
         // The driver does not run while the clock moves on: a stall of 2 s (200 ticks, more
         // than any election timeout).
         tokio::time::advance(Duration::from_secs(2)).await;
-        let after = role(answer(&mut node, 2, Request::Status).await);
+        let after = role(answer(&node, Request::Status).await);
         assert_ne!(after, stepraft::Role::Follower, "the stall's ticks came first");
     }
 
@@ -431,51 +216,38 @@ mod tests {
             learners_max: usize::MAX,
         };
         let mut node = spawn_node(setup).expect("starts");
-        let term = loop {
-            let event = node.events.recv().await.expect("the driver runs");
-            if let Event::LeaderChanged { term, leader: Some(NodeId(1)), role: Role::Leader } =
-                event
-            {
-                break term;
-            }
-        };
+        let term = wait_until_leading(&mut node).await;
         ScriptedLeader { node, later_leader, term, _to_later_leader: to_later_leader }
     }
 
-    async fn send(node: &NodeHandle<String>, id: u64, request: Request<String>) {
-        let request = ClientRequest { id: RequestId(id), request };
-        node.requests.send(request).await.expect("the driver runs");
+    fn send(
+        node: &NodeHandle<String>,
+        request: Request<String>,
+    ) -> oneshot::Receiver<Response<String>> {
+        node.client.try_call(request).expect("the driver takes the request")
     }
 
-    /// The answers to `ids` and whether a `Restore` came first, within 10 s.
-    async fn answers(
-        node: &mut NodeHandle<String>,
-        ids: &[u64],
-    ) -> (std::collections::BTreeMap<u64, Response<String>>, bool) {
-        let mut answered = std::collections::BTreeMap::new();
+    async fn answered(answer: oneshot::Receiver<Response<String>>) -> Response<String> {
+        let answer = tokio::time::timeout(Duration::from_secs(10), answer).await;
+        answer.expect("answered in time").expect("answered")
+    }
+
+    /// Whether a snapshot to restore was delivered on the applied stream by now.
+    fn restored(node: &mut NodeHandle<String>) -> bool {
         let mut restored = false;
-        let collect = async {
-            while answered.len() < ids.len() {
-                match node.events.recv().await.expect("the driver runs") {
-                    Event::Response { id, response } if ids.contains(&id.0) => {
-                        answered.insert(id.0, response);
-                    }
-                    Event::Restore(_) => restored = true,
-                    _ => {}
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), collect).await.expect("answered in time");
-        (answered, restored)
+        while let Ok(applied) = node.applied.try_recv() {
+            restored |= matches!(applied, Applied::Restore(_));
+        }
+        restored
     }
 
-    /// Proposes one command and returns the index it was appended at (the last index).
-    async fn propose_pending(node: &mut NodeHandle<String>, id: u64) -> LogIndex {
-        send(node, id, Request::Propose(vec!["x".into()])).await;
-        send(node, id + 1000, Request::Status).await;
-        let (mut answered, _) = answers(node, &[id + 1000]).await;
-        match answered.remove(&(id + 1000)) {
-            Some(Response::Status(status)) => status.last_index,
+    /// Proposes one command; returns the index it was appended at and where its answer comes.
+    async fn propose_pending(
+        node: &NodeHandle<String>,
+    ) -> (LogIndex, oneshot::Receiver<Response<String>>) {
+        let write = send(node, Request::Propose(vec!["x".into()]));
+        match answered(send(node, Request::Status)).await {
+            Response::Status(status) => (status.last_index, write),
             other => panic!("status expected, got {other:?}"),
         }
     }
@@ -484,8 +256,8 @@ mod tests {
     async fn a_pending_write_a_later_leaders_snapshot_covers_is_answered_outcome_unknown() {
         use stepraft::{InstallSnapshot, Message, SnapshotMeta};
         let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
-        let index = propose_pending(&mut node, 1).await;
-        send(&node, 2, Request::LinearizableRead).await;
+        let (index, write) = propose_pending(&node).await;
+        let read = send(&node, Request::LinearizableRead);
         // Node 3 leads a later term and sends a snapshot past the write: it may hold it.
         let later = Term(term.0 + 1);
         let meta = SnapshotMeta {
@@ -502,14 +274,14 @@ mod tests {
             data: b"data".to_vec(),
         };
         later_leader.send(NodeId(1), Message::InstallSnapshot(chunk));
-        let (answered, restored) = answers(&mut node, &[1, 2]).await;
-        assert!(restored, "the snapshot was restored");
+        let (write, read) = (answered(write).await, answered(read).await);
+        assert!(restored(&mut node), "the snapshot was restored");
         let expected = RequestError::CoveredBySnapshot { index };
-        assert_eq!(answered[&1], Response::Failed(expected.clone()));
+        assert_eq!(write, Response::Failed(expected.clone()));
         assert!(!expected.took_no_effect(), "outcome unknown");
         // The read was never confirmed: refused, and a refused read is no effect.
-        let Response::Failed(read_error @ RequestError::Read(_)) = answered[&2].clone() else {
-            panic!("the read is refused: {:?}", answered[&2]);
+        let Response::Failed(read_error @ RequestError::Read(_)) = read.clone() else {
+            panic!("the read is refused: {read:?}");
         };
         assert!(read_error.took_no_effect());
     }
@@ -517,8 +289,8 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_pending_write_a_later_leader_overwrites_is_answered_no_effect() {
         use stepraft::{AppendEntries, Entry, Message, Payload};
-        let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
-        let index = propose_pending(&mut node, 1).await;
+        let ScriptedLeader { node, mut later_leader, term, .. } = scripted_leader().await;
+        let (index, write) = propose_pending(&node).await;
         // Node 3 leads a later term and commits its own entries at every index node 1 holds.
         let later = Term(term.0 + 1);
         let entries = (1..=index.0)
@@ -536,9 +308,8 @@ mod tests {
             leader_commit: index,
         };
         later_leader.send(NodeId(1), Message::AppendEntries(append));
-        let (answered, _) = answers(&mut node, &[1]).await;
         let expected = RequestError::Lost { index };
-        assert_eq!(answered[&1], Response::Failed(expected.clone()));
+        assert_eq!(answered(write).await, Response::Failed(expected.clone()));
         assert!(expected.took_no_effect());
     }
 
@@ -548,16 +319,13 @@ mod tests {
         let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
         let heartbeat = Heartbeat { term: Term(term.0 + 1), commit: LogIndex(0), round: 1 };
         later_leader.send(NodeId(1), Message::Heartbeat(heartbeat));
-        while !matches!(
-            node.events.recv().await,
-            Some(Event::LeaderChanged { leader: Some(NodeId(3)), .. })
-        ) {}
-        send(&node, 1, Request::Propose(vec!["x".into()])).await;
-        let (answered, _) = answers(&mut node, &[1]).await;
+        let deposed = |l: &Leadership| l.leader == Some(NodeId(3));
+        node.leadership.wait_for(deposed).await.expect("the driver runs");
+        let answer = answered(send(&node, Request::Propose(vec!["x".into()]))).await;
         let Response::Failed(error @ RequestError::Propose(ProposeError::NotLeader { .. })) =
-            answered[&1].clone()
+            answer.clone()
         else {
-            panic!("refused as not leader: {:?}", answered[&1]);
+            panic!("refused as not leader: {answer:?}");
         };
         assert!(error.took_no_effect());
     }

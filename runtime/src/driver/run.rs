@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stepraft::{
-    Command, Entry, Input, LogIndex, MembershipChange, Node, Output, Proposal, ProposalId, ReadId,
-    Snapshot, Term,
+    Command, Entry, Input, LogIndex, MembershipChange, Node, Output, Payload, Proposal, ProposalId,
+    ReadId, Snapshot, Term,
 };
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, watch};
 
-use super::batch::{Action, Batch};
+use super::api::{Applied, Committed, Leadership, NodeStatus, Request, RequestError, Response};
+use super::batch::{Action, Batch, Reply};
+use super::client::Call;
 use super::clock::TickClock;
-use super::{
-    ClientRequest, DriverError, Event, NodeStatus, Request, RequestError, RequestId, Response,
-};
+use super::DriverError;
 use crate::network::{Inbound, Outbox};
 use crate::storage::Storage;
 
@@ -23,26 +23,32 @@ use crate::storage::Storage;
 const BATCH_INPUTS_MAX: usize = 512;
 
 /// A proposal appended on this node, waiting to be applied.
-struct PendingProposal {
-    request: RequestId,
+struct PendingProposal<T> {
+    reply: Reply<T>,
     first: LogIndex,
     term: Term,
+}
+
+/// Where the driver delivers what is not an answer.
+pub(super) struct Streams<T> {
+    pub applied: mpsc::UnboundedSender<Applied<T>>,
+    pub leadership: watch::Sender<Leadership>,
 }
 
 pub(super) struct Driver<T, S, O> {
     node: Node<T>,
     storage: Arc<S>,
     outbox: O,
-    events: mpsc::Sender<Event<T>>,
-    /// The last index delivered as `Event::Applied`.
+    streams: Streams<T>,
+    /// The last index delivered on the applied stream.
     applied: LogIndex,
     next_core_id: u64,
-    proposals: BTreeMap<ProposalId, RequestId>,
-    reads: BTreeMap<ReadId, RequestId>,
+    proposals: BTreeMap<ProposalId, Reply<T>>,
+    reads: BTreeMap<ReadId, Reply<T>>,
     /// Accepted proposals by their last index.
-    appended: BTreeMap<LogIndex, PendingProposal>,
+    appended: BTreeMap<LogIndex, PendingProposal<T>>,
     /// Confirmed reads waiting for their index to be applied.
-    ready_reads: Vec<(LogIndex, RequestId)>,
+    ready_reads: Vec<(LogIndex, Reply<T>)>,
     scratch: Vec<Output<T>>,
     /// See [`super::NodeSetup::learners_max`].
     learners_max: usize,
@@ -58,14 +64,14 @@ where
         node: Node<T>,
         storage: S,
         outbox: O,
-        events: mpsc::Sender<Event<T>>,
+        streams: Streams<T>,
         learners_max: usize,
     ) -> Self {
         Driver {
             node,
             storage: Arc::new(storage),
             outbox,
-            events,
+            streams,
             applied: LogIndex(0),
             next_core_id: 1,
             proposals: BTreeMap::new(),
@@ -77,11 +83,11 @@ where
         }
     }
 
-    /// Runs until every request sender is dropped or storage fails.
+    /// Runs until every client is dropped or storage fails.
     pub async fn run(
         mut self,
         mut inbound: Inbound<T>,
-        mut requests: mpsc::Receiver<ClientRequest<T>>,
+        mut requests: mpsc::Receiver<Call<T>>,
         tick: Duration,
     ) -> Result<(), DriverError> {
         // Time that passed is stepped as ticks before any input that follows it, however long
@@ -158,8 +164,8 @@ where
         id
     }
 
-    fn on_request(&mut self, request: ClientRequest<T>, batch: &mut Batch<T>) {
-        let ClientRequest { id, request } = request;
+    fn on_request(&mut self, call: Call<T>, batch: &mut Batch<T>) {
+        let Call { request, reply: id } = call;
         match request {
             Request::Propose(commands) => {
                 let proposal = ProposalId(self.next_id());
@@ -214,8 +220,15 @@ where
                 };
                 batch.actions.push(Action::Respond(id, response));
             }
-            Request::ReadRange { start, end } => {
+            Request::ReadRange { start, end, commands_only } => {
                 let response = match self.node.entries(start..=end) {
+                    Ok(entries) if commands_only => Response::Entries(
+                        entries
+                            .iter()
+                            .filter(|entry| matches!(entry.payload, Payload::Command(_)))
+                            .cloned()
+                            .collect(),
+                    ),
                     Ok(entries) => Response::Entries(entries.to_vec()),
                     Err(error) => Response::Failed(RequestError::Range(error)),
                 };
@@ -230,6 +243,7 @@ where
                     commit: self.node.commit_index(),
                     applied: self.node.applied_index(),
                     last_index: self.node.last_index(),
+                    last_term: self.node.last_term(),
                     first_index: self.node.first_index(),
                     snapshot_index: self
                         .node
@@ -264,49 +278,49 @@ where
         }
         for action in actions {
             match action {
-                Action::Respond(id, response) => self.respond(id, response).await,
-                Action::Output(output) => self.execute_output(output).await,
+                Action::Respond(reply, response) => respond(reply, response),
+                Action::Output(output) => self.execute_output(output),
             }
         }
         Ok(async_last)
     }
 
-    async fn execute_output(&mut self, output: Output<T>) {
+    fn execute_output(&mut self, output: Output<T>) {
         match output {
             Output::Send { to, message } => self.outbox.send(to, message),
-            Output::Apply(entries) => self.on_apply(entries).await,
+            Output::Apply(entries) => self.on_apply(entries),
             Output::LeaderChanged { term, leader, role } => {
-                self.emit(Event::LeaderChanged { term, leader, role }).await
+                self.streams.leadership.send_replace(Leadership { term, leader, role });
             }
             Output::Accepted { proposal, first, last, term } => {
-                if let Some(request) = self.proposals.remove(&proposal) {
-                    self.appended.insert(last, PendingProposal { request, first, term });
+                if let Some(reply) = self.proposals.remove(&proposal) {
+                    self.appended.insert(last, PendingProposal { reply, first, term });
                 }
             }
             Output::Rejected { proposal, error } => {
-                if let Some(request) = self.proposals.remove(&proposal) {
-                    self.respond(request, Response::Failed(error.into())).await;
+                if let Some(reply) = self.proposals.remove(&proposal) {
+                    respond(reply, Response::Failed(error.into()));
                 }
             }
             Output::ReadReady { id, index } => {
-                if let Some(request) = self.reads.remove(&id) {
+                if let Some(reply) = self.reads.remove(&id) {
                     if index <= self.applied {
-                        self.respond(request, Response::ReadReady { index }).await;
+                        respond(reply, Response::ReadReady { index });
                     } else {
-                        self.ready_reads.push((index, request));
+                        self.ready_reads.push((index, reply));
                     }
                 }
             }
             Output::ReadRejected { id, error } => {
-                if let Some(request) = self.reads.remove(&id) {
-                    self.respond(request, Response::Failed(error.into())).await;
+                if let Some(reply) = self.reads.remove(&id) {
+                    respond(reply, Response::Failed(error.into()));
                 }
             }
             // Answered while stepping, where the request id is known.
             Output::TransferRejected { .. } => {}
             // Persists were taken out of the batch before execution.
             Output::Persist(_) | Output::PersistAsync(_) => {}
-            Output::RestoreSnapshot(snapshot) => self.on_restore(snapshot).await,
+            Output::RestoreSnapshot(snapshot) => self.on_restore(snapshot),
             // Answered while stepping, where the request id is known.
             Output::SnapshotRejected { .. } => {}
             // `Output` is non-exhaustive; every kind this core version has is handled above.
@@ -316,63 +330,63 @@ where
 
     /// The state machine starts over from a snapshot: proposals it covers have an unknown
     /// outcome here, and reads up to its index are ready.
-    async fn on_restore(&mut self, snapshot: Snapshot) {
+    fn on_restore(&mut self, snapshot: Snapshot) {
         let index = snapshot.meta.index;
         let covered: Vec<LogIndex> = self.appended.range(..=index).map(|(&last, _)| last).collect();
         self.applied = index;
-        self.emit(Event::Restore(snapshot)).await;
+        self.deliver(Applied::Restore(snapshot));
         for last in covered {
             if let Some(pending) = self.appended.remove(&last) {
                 let error = RequestError::CoveredBySnapshot { index: last };
-                self.respond(pending.request, Response::Failed(error)).await;
+                respond(pending.reply, Response::Failed(error));
             }
         }
-        self.release_ready_reads().await;
+        self.release_ready_reads();
     }
 
-    async fn on_apply(&mut self, entries: Vec<Entry<T>>) {
+    fn on_apply(&mut self, entries: Vec<Entry<T>>) {
         let Some(last) = entries.last().map(|entry| entry.index) else { return };
         let mut answers = Vec::new();
         for entry in &entries {
             if let Some(pending) = self.appended.remove(&entry.index) {
                 let response = if entry.term == pending.term {
-                    Response::Committed {
-                        first: pending.first,
-                        last: entry.index,
-                        term: entry.term,
-                    }
+                    let (first, last, term) = (pending.first, entry.index, entry.term);
+                    Response::Committed(Committed { first, last, term })
                 } else {
                     Response::Failed(RequestError::Lost { index: entry.index })
                 };
-                answers.push((pending.request, response));
+                answers.push((pending.reply, response));
             }
         }
         self.applied = last;
-        self.emit(Event::Applied(entries)).await;
-        for (request, response) in answers {
-            self.respond(request, response).await;
+        // The entries go out before their answers: a caller that hears "committed" finds them
+        // on the stream.
+        self.deliver(Applied::Entries(entries));
+        for (reply, response) in answers {
+            respond(reply, response);
         }
-        self.release_ready_reads().await;
+        self.release_ready_reads();
     }
 
     /// Answers the reads whose index has been delivered.
-    async fn release_ready_reads(&mut self) {
+    fn release_ready_reads(&mut self) {
         let applied = self.applied;
         let (ready, waiting) = std::mem::take(&mut self.ready_reads)
             .into_iter()
             .partition::<Vec<_>, _>(|(index, _)| *index <= applied);
         self.ready_reads = waiting;
-        for (index, request) in ready {
-            self.respond(request, Response::ReadReady { index }).await;
+        for (index, reply) in ready {
+            respond(reply, Response::ReadReady { index });
         }
     }
 
-    async fn respond(&mut self, id: RequestId, response: Response<T>) {
-        self.emit(Event::Response { id, response }).await;
+    fn deliver(&mut self, applied: Applied<T>) {
+        // A dropped receiver means nobody applies; the node keeps serving its peers.
+        let _ = self.streams.applied.send(applied);
     }
+}
 
-    async fn emit(&mut self, event: Event<T>) {
-        // A dropped receiver means nobody listens; the node keeps serving its peers.
-        let _ = self.events.send(event).await;
-    }
+/// Answers one request; a caller that stopped waiting has dropped its receiver.
+fn respond<T>(reply: Reply<T>, response: Response<T>) {
+    let _ = reply.send(response);
 }
