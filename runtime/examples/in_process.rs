@@ -12,7 +12,7 @@ use stepraft_tokio::network::channel_network;
 use stepraft_tokio::storage::MemoryStorage;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
     let mut nodes = Vec::new();
     for ((outbox, inbound), &id) in channel_network(&ids, 1024).into_iter().zip(&ids) {

@@ -11,7 +11,42 @@ pub mod udp;
 pub use channel::{channel_network, ChannelOutbox};
 pub use peers::PeerBook;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use stepraft::{Message, NodeId};
+
+use peers::TransportStats;
+
+/// Messages queued for the driver before a transport's readers wait for it.
+pub const INBOUND_QUEUE: usize = 4096;
+
+/// What a transport needs to know to start: who this node is, in which cluster, where to
+/// listen, and where its peers are (the book can grow later, as membership changes).
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// This node.
+    pub me: NodeId,
+    /// The cluster's id: messages of another cluster are refused.
+    pub cluster_id: u64,
+    /// Where to listen (port 0: any free port; see [`Transport::local_address`]).
+    pub listen: SocketAddr,
+    /// The peers' addresses.
+    pub peers: PeerBook,
+}
+
+/// A started transport: what [`crate::driver::NodeSetup`] takes, and its counters.
+#[derive(Debug)]
+pub struct Transport<O, T> {
+    /// Where the driver sends.
+    pub outbox: O,
+    /// Where the driver reads what peers sent.
+    pub inbound: Inbound<T>,
+    /// What the transport dropped or refused.
+    pub stats: Arc<TransportStats>,
+    /// The address it listens on.
+    pub local_address: SocketAddr,
+}
 
 /// Messages arriving for a driver, tagged with the peer they came from.
 pub type Inbound<T> = tokio::sync::mpsc::Receiver<(NodeId, Message<T>)>;

@@ -176,7 +176,7 @@ pub enum RefusedMessage {
 }
 
 /// What inbound transports need to accept a message: who we are, who we know, where to put it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct InboundContext<T> {
     /// This node.
     pub me: NodeId,
@@ -188,6 +188,18 @@ pub struct InboundContext<T> {
     pub sender: mpsc::Sender<(NodeId, Message<T>)>,
     /// Shared counters.
     pub stats: Arc<TransportStats>,
+}
+
+impl<T> Clone for InboundContext<T> {
+    fn clone(&self) -> Self {
+        InboundContext {
+            me: self.me,
+            cluster_id: self.cluster_id,
+            book: self.book.clone(),
+            sender: self.sender.clone(),
+            stats: Arc::clone(&self.stats),
+        }
+    }
 }
 
 impl<T> InboundContext<T> {

@@ -10,11 +10,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stepraft::{Message, NodeId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::peers::{message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats};
-use super::Outbox;
+use super::{Outbox, Transport, TransportConfig, INBOUND_QUEUE};
 use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
 
 /// Frames queued per peer; beyond, messages to that peer are dropped (Raft retries), so a slow
@@ -183,4 +183,44 @@ where
             return Ok(()); // the driver stopped
         }
     }
+}
+
+/// Starts a TCP transport: listens on `config.listen` for peer connections (each must start
+/// with [`MAGIC`]; anything else is closed) and dials peers from `config.peers`, on the current
+/// tokio runtime. To share a port with another protocol, accept connections yourself and hand
+/// peer ones to [`read_peer_frames`], as the key-value server does.
+///
+/// # Errors
+/// The IO error of binding the listener.
+pub async fn start<T>(config: TransportConfig) -> std::io::Result<Transport<TcpOutbox<T>, T>>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let listener = TcpListener::bind(config.listen).await?;
+    let local_address = listener.local_addr()?;
+    let stats = Arc::new(TransportStats::default());
+    let (sender, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let context = InboundContext {
+        me: config.me,
+        cluster_id: config.cluster_id,
+        book: config.peers.clone(),
+        sender,
+        stats: Arc::clone(&stats),
+    };
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let context = context.clone();
+            tokio::spawn(async move {
+                let mut magic = [0u8; 4];
+                if stream.read_exact(&mut magic).await.is_ok() && magic == MAGIC {
+                    let _ = read_peer_frames(stream, &context).await;
+                } else {
+                    TransportStats::bump(&context.stats.malformed);
+                }
+            });
+        }
+    });
+    let outbox = TcpOutbox::new(config.me, config.cluster_id, config.peers, Arc::clone(&stats));
+    Ok(Transport { outbox, inbound, stats, local_address })
 }

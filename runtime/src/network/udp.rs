@@ -14,7 +14,7 @@ use stepraft::{Message, NodeId};
 use tokio::net::UdpSocket;
 
 use super::peers::{message_kind, InboundContext, PeerBook, TransportStats};
-use super::Outbox;
+use super::{Outbox, Transport, TransportConfig, INBOUND_QUEUE};
 use crate::codec::{self, Envelope, WireError, MAGIC};
 
 /// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers; IPv6 allows
@@ -110,4 +110,32 @@ pub async fn receive_datagrams<T: DeserializeOwned>(
             return;
         }
     }
+}
+
+/// Starts a UDP transport: binds `config.listen`, reads datagrams into the driver's queue and
+/// sends one datagram per message to the peers in `config.peers`, on the current tokio
+/// runtime. The node's configuration must keep every message within
+/// [`DATAGRAM_BYTES_MAX`] (see the module documentation).
+///
+/// # Errors
+/// The IO error of binding the socket.
+pub async fn start<T>(config: TransportConfig) -> std::io::Result<Transport<UdpOutbox<T>, T>>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let socket = Arc::new(UdpSocket::bind(config.listen).await?);
+    let local_address = socket.local_addr()?;
+    let stats = Arc::new(TransportStats::default());
+    let (sender, inbound) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
+    let context = InboundContext {
+        me: config.me,
+        cluster_id: config.cluster_id,
+        book: config.peers.clone(),
+        sender,
+        stats: Arc::clone(&stats),
+    };
+    tokio::spawn(receive_datagrams(Arc::clone(&socket), context));
+    let outbox =
+        UdpOutbox::new(socket, config.me, config.cluster_id, config.peers, Arc::clone(&stats));
+    Ok(Transport { outbox, inbound, stats, local_address })
 }
