@@ -255,6 +255,8 @@ fn a_safety_violation_marks_the_nodes_it_names_and_draws_every_message() {
     assert!(dom.contains("partition split: {n1,n2} | {n3}"), "partition sides not shown");
 }
 
+// Runs the `stepraft-sim` binary, which needs the `cli` feature.
+#[cfg(feature = "cli")]
 #[test]
 fn replay_html_and_run_report_write_self_contained_pages() {
     let scratch = Scratch::new("cli");
