@@ -104,7 +104,7 @@ fn heartbeat_frame(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
         cluster_id,
         from: NodeId(from),
         to: NodeId(to),
-        message: Message::Heartbeat(heartbeat),
+        message: stepraft_tokio::network::PeerMessage::Raft(Message::Heartbeat(heartbeat)),
     };
     encode_frame(&envelope).expect("encodes")
 }
@@ -129,7 +129,8 @@ fn peers_of_another_version_or_cluster_and_unknown_peers_are_refused() {
     wait_for_count(&mut kv, "unknown_peer", 1);
 
     // An undecodable frame is skipped; an oversized length closes the connection.
-    let garbage = [&5u32.to_be_bytes()[..], &1u16.to_be_bytes(), &[0xff, 0xff, 0xff]].concat();
+    let version = stepraft_tokio::codec::WIRE_VERSION.to_be_bytes();
+    let garbage = [&5u32.to_be_bytes()[..], &version, &[0xff, 0xff, 0xff]].concat();
     exchange(&node.address, &[&MAGIC[..], &garbage].concat());
     wait_for_count(&mut kv, "malformed", 1);
     exchange(&node.address, &[&MAGIC[..], &u32::MAX.to_be_bytes()[..]].concat());

@@ -1,5 +1,5 @@
 //! Membership over the HTTP API: a node started with `--join` is added, catches up, takes
-//! leadership by transfer, and a voter is removed.
+//! leadership by transfer (a write to a founder is then forwarded to it), and a voter is removed.
 
 use std::time::Duration;
 
@@ -34,10 +34,11 @@ fn a_joining_node_is_added_takes_leadership_and_a_voter_is_removed() {
     wait_until(Duration::from_secs(20), "node 4 leads", || {
         on_fourth.status().is_ok_and(|status| status["role"] == "leader")
     });
-    // A write sent to a founder is redirected to the new leader.
+    // A write sent to a founder is forwarded by it to the new leader and answered by it.
     let mut via_founder = KvClient::new(vec![founders[0].clone()], Duration::from_secs(5));
-    via_founder.put("after", "transfer").expect("put through a redirect");
-    assert_eq!(via_founder.node(), joiner, "the client followed the redirect to node 4");
+    via_founder.put("after", "transfer").expect("put forwarded to the leader");
+    assert_eq!(via_founder.node(), founders[0], "answered by the founder, not redirected");
+    assert_eq!(via_founder.get("after", true).expect("stale read"), Some("transfer".into()));
 
     on_fourth.call("DELETE", "/members/2", None).expect("node 2 is removed");
     let voters = on_fourth.status().expect("status")["members"]["voters"].clone();

@@ -17,8 +17,8 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nodes = Vec::new();
     for ((outbox, inbound), &id) in channel_network(&ids, 1024).into_iter().zip(&ids) {
         let (config, storage) = (Config::new(id, ids), MemoryStorage::<String>::default());
-        let tick = Duration::from_millis(10);
-        let setup = NodeSetup { config, storage, outbox, inbound, tick, learners_max: usize::MAX };
+        let setup = NodeSetup::new(config, storage, outbox, inbound);
+        let setup = NodeSetup { tick: Duration::from_millis(10), ..setup };
         let NodeHandle { client, mut applied, leadership, .. } = spawn_node(setup)?;
         // Each node prints what it applies. A slow applier holds back nobody: the stream is
         // unbounded, and answers and leadership changes travel apart.

@@ -28,14 +28,10 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut nodes: Vec<NodeHandle<String>> = Vec::new();
     for (&id, transport) in ids.iter().zip(transports) {
-        let setup = NodeSetup {
-            config: Config::new(id, ids),
-            storage: MemoryStorage::default(),
-            outbox: transport.outbox,
-            inbound: transport.inbound,
-            tick: Duration::from_millis(10),
-            learners_max: usize::MAX,
-        };
+        let storage = MemoryStorage::default();
+        let setup =
+            NodeSetup::new(Config::new(id, ids), storage, transport.outbox, transport.inbound);
+        let setup = NodeSetup { tick: Duration::from_millis(10), ..setup };
         nodes.push(spawn_node(setup)?);
     }
     let leader = nodes[0].leadership.wait_for(|l| l.leader.is_some()).await?.leader;

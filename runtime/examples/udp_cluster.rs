@@ -33,14 +33,9 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut config = Config::new(id, ids);
         config.bytes_per_message_max = 32 << 10;
         config.snapshot_chunk_bytes = 32 << 10;
-        let setup = NodeSetup {
-            config,
-            storage: MemoryStorage::default(),
-            outbox: transport.outbox,
-            inbound: transport.inbound,
-            tick: Duration::from_millis(10),
-            learners_max: usize::MAX,
-        };
+        let storage = MemoryStorage::default();
+        let setup = NodeSetup::new(config, storage, transport.outbox, transport.inbound);
+        let setup = NodeSetup { tick: Duration::from_millis(10), ..setup };
         nodes.push(spawn_node(setup)?);
     }
     let leader = nodes[0].leadership.wait_for(|l| l.leader.is_some()).await?.leader;

@@ -9,13 +9,15 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use stepraft::{Message, NodeId};
+use stepraft::NodeId;
+
+use crate::network::PeerMessage;
 
 /// The first four bytes of every peer connection and datagram.
 pub const MAGIC: [u8; 4] = *b"SRFT";
 
 /// The version of the envelope and message encoding this build speaks.
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 
 /// The largest payload a frame may announce; larger ones close the connection. Generous
 /// against the 1 MiB of commands an AppendEntries carries by default, small enough that a
@@ -31,8 +33,8 @@ pub struct Envelope<T> {
     pub from: NodeId,
     /// The intended receiver.
     pub to: NodeId,
-    /// The Raft message.
-    pub message: Message<T>,
+    /// The message.
+    pub message: PeerMessage<T>,
 }
 
 /// A payload or frame that cannot be accepted.
@@ -120,7 +122,7 @@ mod tests {
             cluster_id: 9,
             from: NodeId(1),
             to: NodeId(2),
-            message: Message::Heartbeat(heartbeat),
+            message: crate::network::PeerMessage::Raft(stepraft::Message::Heartbeat(heartbeat)),
         }
     }
 

@@ -30,10 +30,8 @@
 //! let ids = [NodeId(1), NodeId(2), NodeId(3)];
 //! let mut nodes = Vec::new();
 //! for ((outbox, inbound), &id) in channel_network(&ids, 1024).into_iter().zip(&ids) {
-//!     let config = Config::new(id, ids);
-//!     let storage = MemoryStorage::<String>::default();
-//!     let tick = Duration::from_millis(10);
-//!     nodes.push(spawn_node(NodeSetup { config, storage, outbox, inbound, tick, learners_max: usize::MAX })?);
+//!     let setup = NodeSetup::new(Config::new(id, ids), MemoryStorage::<String>::default(), outbox, inbound);
+//!     nodes.push(spawn_node(NodeSetup { tick: Duration::from_millis(10), ..setup })?);
 //! }
 //!
 //! // Wait until node 1 knows a leader: the leadership watch wakes on every change.

@@ -149,6 +149,8 @@ mod tests {
             (RequestError::NotRunning, 503),
             (RequestError::Overloaded, 503),
             (RequestError::Stopped, 504),
+            (RequestError::ForwardRefused { leader: NodeId(2), reason: "full".into() }, 503),
+            (RequestError::ForwardUnknown { leader: NodeId(2), reason: "timeout".into() }, 504),
         ];
         let book = PeerBook::new([(NodeId(2), "127.0.0.1:7002".to_owned())]);
         for (error, status) in cases {

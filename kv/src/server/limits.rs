@@ -30,6 +30,7 @@ use stepraft::{
 use crate::command::{KvCommand, KvOp, Tag};
 use stepraft_tokio::codec::Envelope;
 use stepraft_tokio::network::udp::{encode_datagram, DATAGRAM_BYTES_MAX};
+use stepraft_tokio::network::PeerMessage;
 
 /// A snapshot chunk shorter than this is refused: a transfer would need a datagram for
 /// every few hundred bytes of the snapshot, most of each spent on metadata.
@@ -357,8 +358,12 @@ fn append_header_bytes(entries_max: usize) -> usize {
 
 /// The size of the datagram that carries `message`, with the widest envelope.
 pub(crate) fn datagram_bytes(message: Message<KvCommand>) -> usize {
-    let envelope =
-        Envelope { cluster_id: u64::MAX, from: NodeId(u64::MAX), to: NodeId(u64::MAX), message };
+    let envelope = Envelope {
+        cluster_id: u64::MAX,
+        from: NodeId(u64::MAX),
+        to: NodeId(u64::MAX),
+        message: PeerMessage::Raft(message),
+    };
     encode_datagram(&envelope).expect("invariant: every message encodes into a vector").len()
 }
 
@@ -441,9 +446,9 @@ mod tests {
         assert_eq!(
             limits,
             MessageLimits {
-                snapshot_chunk_bytes: 65_134,
+                snapshot_chunk_bytes: 65_133,
                 entries_per_message_max: 110,
-                bytes_per_message_max: 32_714,
+                bytes_per_message_max: 32_713,
             }
         );
     }

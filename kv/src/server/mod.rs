@@ -189,6 +189,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         inbound,
         tick: options.tick,
         learners_max: options.effective_learners_max(),
+        forward_to_leader: true,
     })?;
     let (app_sender, app_requests) = mpsc::channel(4096);
     let app = App::new(options.id, book.clone(), handle.client.clone(), options.snapshot_every);

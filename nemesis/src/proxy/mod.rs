@@ -136,7 +136,7 @@ mod tests {
             cluster_id: 9,
             from: NodeId(300),
             to: NodeId(2),
-            message: Message::Heartbeat(heartbeat),
+            message: stepraft_tokio::network::PeerMessage::Raft(Message::Heartbeat(heartbeat)),
         };
         let payload = encode_payload(&envelope).expect("encodes");
         assert_eq!(sender_of(&payload), Some(300));

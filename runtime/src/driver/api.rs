@@ -163,9 +163,9 @@ pub struct NodeStatus {
 
 /// Why a request was not served.
 ///
-/// Every variant but [`RequestError::CoveredBySnapshot`] and [`RequestError::Stopped`]
-/// promises that the request took no effect and never will; those two promise nothing: the
-/// outcome is unknown ([`RequestError::took_no_effect`]).
+/// Every variant but [`RequestError::CoveredBySnapshot`], [`RequestError::ForwardUnknown`] and
+/// [`RequestError::Stopped`] promises that the request took no effect and never will; those
+/// promise nothing: the outcome is unknown ([`RequestError::took_no_effect`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
@@ -216,6 +216,23 @@ pub enum RequestError {
     /// only): the request was not taken.
     #[error("the node is overloaded; the request was not taken")]
     Overloaded,
+    /// The leader this follower forwarded the request to refused it: no effect.
+    #[error("the leader, node {leader}, refused the forwarded request: {reason}")]
+    ForwardRefused {
+        /// The leader it was forwarded to.
+        leader: NodeId,
+        /// Why, in the leader's words.
+        reason: String,
+    },
+    /// The request was forwarded to the leader, which did not say (in time, or at all) what
+    /// became of it: the outcome is unknown.
+    #[error("forwarded to the leader, node {leader}: outcome unknown ({reason})")]
+    ForwardUnknown {
+        /// The leader it was forwarded to.
+        leader: NodeId,
+        /// Why the outcome is unknown.
+        reason: String,
+    },
     /// The driver stopped after taking the request and before answering it: whether it took
     /// effect is unknown.
     #[error("the node stopped before answering: outcome unknown")]
@@ -224,9 +241,15 @@ pub enum RequestError {
 
 impl RequestError {
     /// Whether the request certainly took no effect and never will, so that retrying it cannot
-    /// apply it twice. Every refusal is; [`RequestError::CoveredBySnapshot`] and
-    /// [`RequestError::Stopped`] leave the outcome unknown.
+    /// apply it twice. Every refusal is; [`RequestError::CoveredBySnapshot`],
+    /// [`RequestError::ForwardUnknown`] and [`RequestError::Stopped`] leave the outcome
+    /// unknown.
     pub fn took_no_effect(&self) -> bool {
-        !matches!(self, RequestError::CoveredBySnapshot { .. } | RequestError::Stopped)
+        !matches!(
+            self,
+            RequestError::CoveredBySnapshot { .. }
+                | RequestError::Stopped
+                | RequestError::ForwardUnknown { .. }
+        )
     }
 }

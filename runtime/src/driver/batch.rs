@@ -8,13 +8,19 @@
 //! contract; what group commit changes is only that a message or answer may leave a little
 //! later, which the protocol tolerates as network delay.
 
-use stepraft::{LogIndex, Output, Persist, Term};
+use stepraft::{LogIndex, NodeId, Output, Persist, Term};
 use tokio::sync::oneshot;
 
 use super::api::Response;
 
 /// Where one request's answer goes.
-pub(super) type Reply<T> = oneshot::Sender<Response<T>>;
+#[derive(Debug)]
+pub(super) enum Reply<T> {
+    /// To a caller of this node.
+    Local(oneshot::Sender<Response<T>>),
+    /// To the follower that forwarded the request, as its `id`.
+    Remote { peer: NodeId, id: u64 },
+}
 
 /// An output or an answer to execute once the batch is durable.
 #[derive(Debug)]

@@ -57,6 +57,27 @@ pub struct NodeSetup<T, S, O> {
     /// ([`Config::max_voters`]); this bounds the rest of a configuration, which every snapshot
     /// message carries, for transports whose messages must fit a fixed size.
     pub learners_max: usize,
+    /// Whether a follower forwards the writes and membership changes it is asked for to the
+    /// leader it knows, and answers them with the leader's answer (`true`), or refuses them
+    /// with [`stepraft::ProposeError::NotLeader`], naming the leader (`false`: for an
+    /// application that redirects its clients instead). Reads need no forwarding: a
+    /// follower's read index is confirmed through the leader by the core itself.
+    pub forward_to_leader: bool,
+}
+
+impl<T, S, O> NodeSetup<T, S, O> {
+    /// A setup with the defaults: 50 ms ticks, no learner limit, forwarding on.
+    pub fn new(config: Config, storage: S, outbox: O, inbound: Inbound<T>) -> Self {
+        NodeSetup {
+            config,
+            storage,
+            outbox,
+            inbound,
+            tick: Duration::from_millis(50),
+            learners_max: usize::MAX,
+            forward_to_leader: true,
+        }
+    }
 }
 
 /// A running node: its client, its two streams, and the task itself.
@@ -100,7 +121,14 @@ where
     let initial = Leadership { term: node.term(), leader: node.leader(), role: node.role() };
     let (leadership_sender, leadership) = watch::channel(initial);
     let streams = run::Streams { applied: applied_sender, leadership: leadership_sender };
-    let driver = run::Driver::new(node, setup.storage, setup.outbox, streams, setup.learners_max);
+    let driver = run::Driver::new(
+        node,
+        setup.storage,
+        setup.outbox,
+        streams,
+        setup.learners_max,
+        setup.forward_to_leader,
+    );
     let task = tokio::spawn(driver.run(setup.inbound, requests, setup.tick));
     Ok(NodeHandle { client: NodeClient { calls }, applied, leadership, task })
 }
@@ -108,7 +136,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::channel_network;
+    use crate::network::{channel_network, PeerMessage};
     use crate::storage::MemoryStorage;
     use stepraft::{LogIndex, Membership, MembershipChange, NodeId, ProposeError, Role, Term};
     use tokio::sync::oneshot;
@@ -125,6 +153,7 @@ mod tests {
             inbound,
             tick,
             learners_max,
+            forward_to_leader: true,
         };
         spawn_node(setup).expect("starts")
     }
@@ -192,7 +221,7 @@ mod tests {
         let (mut voter, mut to_voter) = network.pop().expect("node 2");
         let (outbox, inbound) = network.pop().expect("node 1");
         tokio::spawn(async move {
-            while let Some((from, message)) = to_voter.recv().await {
+            while let Some((from, PeerMessage::Raft(message))) = to_voter.recv().await {
                 let grant = |term| RequestVoteResponse { term, granted: true };
                 let answer = match message {
                     Message::PreVote(request) => Message::PreVoteResponse(grant(request.term)),
@@ -201,7 +230,7 @@ mod tests {
                     }
                     _ => continue,
                 };
-                voter.send(from, answer);
+                voter.send(from, PeerMessage::Raft(answer));
             }
         });
         let mut config = Config::new(NodeId(1), ids);
@@ -214,6 +243,7 @@ mod tests {
             inbound,
             tick: Duration::from_millis(5),
             learners_max: usize::MAX,
+            forward_to_leader: true,
         };
         let mut node = spawn_node(setup).expect("starts");
         let term = wait_until_leading(&mut node).await;
@@ -273,7 +303,7 @@ mod tests {
             offset: 0,
             data: b"data".to_vec(),
         };
-        later_leader.send(NodeId(1), Message::InstallSnapshot(chunk));
+        later_leader.send(NodeId(1), PeerMessage::Raft(Message::InstallSnapshot(chunk)));
         let (write, read) = (answered(write).await, answered(read).await);
         assert!(restored(&mut node), "the snapshot was restored");
         let expected = RequestError::CoveredBySnapshot { index };
@@ -307,7 +337,7 @@ mod tests {
             entries,
             leader_commit: index,
         };
-        later_leader.send(NodeId(1), Message::AppendEntries(append));
+        later_leader.send(NodeId(1), PeerMessage::Raft(Message::AppendEntries(append)));
         let expected = RequestError::Lost { index };
         assert_eq!(answered(write).await, Response::Failed(expected.clone()));
         assert!(expected.took_no_effect());
@@ -318,7 +348,7 @@ mod tests {
         use stepraft::{Heartbeat, Message};
         let ScriptedLeader { mut node, mut later_leader, term, .. } = scripted_leader().await;
         let heartbeat = Heartbeat { term: Term(term.0 + 1), commit: LogIndex(0), round: 1 };
-        later_leader.send(NodeId(1), Message::Heartbeat(heartbeat));
+        later_leader.send(NodeId(1), PeerMessage::Raft(Message::Heartbeat(heartbeat)));
         let deposed = |l: &Leadership| l.leader == Some(NodeId(3));
         node.leadership.wait_for(deposed).await.expect("the driver runs");
         let answer = answered(send(&node, Request::Propose(vec!["x".into()]))).await;

@@ -5,22 +5,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stepraft::{
-    Command, Entry, Input, LogIndex, MembershipChange, Node, Output, Payload, Proposal, ProposalId,
-    ReadId, Snapshot, Term,
+    Command, Entry, Input, LogIndex, MembershipChange, Node, NodeId, Output, Payload, Proposal,
+    ProposalId, ReadId, Role, Snapshot, Term,
 };
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::api::{Applied, Committed, Leadership, NodeStatus, Request, RequestError, Response};
 use super::batch::{Action, Batch, Reply};
 use super::client::Call;
 use super::clock::TickClock;
 use super::DriverError;
-use crate::network::{Inbound, Outbox};
+use crate::network::{ForwardAnswer, Forwarded, Inbound, Outbox, PeerMessage};
 use crate::storage::Storage;
 
 /// Most inputs stepped into one batch: bounds the latency a batch adds to its first input.
 const BATCH_INPUTS_MAX: usize = 512;
+
+/// Forwarded requests wait for the leader's answer this many election timeouts, then are
+/// answered "outcome unknown".
+const FORWARD_TIMEOUT_ELECTIONS: u64 = 4;
+
+/// A request forwarded to the leader, waiting for its answer.
+struct PendingForward<T> {
+    leader: NodeId,
+    reply: oneshot::Sender<Response<T>>,
+    /// The tick count after which it is answered "outcome unknown".
+    deadline: u64,
+}
 
 /// A proposal appended on this node, waiting to be applied.
 struct PendingProposal<T> {
@@ -49,6 +61,14 @@ pub(super) struct Driver<T, S, O> {
     appended: BTreeMap<LogIndex, PendingProposal<T>>,
     /// Confirmed reads waiting for their index to be applied.
     ready_reads: Vec<(LogIndex, Reply<T>)>,
+    /// Ticks stepped so far.
+    ticks: u64,
+    /// Whether a follower forwards writes and membership changes to the leader.
+    forward_to_leader: bool,
+    /// Requests forwarded to the leader, by id.
+    forwards: BTreeMap<u64, PendingForward<T>>,
+    /// Forwarded requests the leader committed, waiting until this node delivered them.
+    forwarded_commits: Vec<(LogIndex, oneshot::Sender<Response<T>>, Response<T>)>,
     scratch: Vec<Output<T>>,
     /// See [`super::NodeSetup::learners_max`].
     learners_max: usize,
@@ -66,6 +86,7 @@ where
         outbox: O,
         streams: Streams<T>,
         learners_max: usize,
+        forward_to_leader: bool,
     ) -> Self {
         Driver {
             node,
@@ -78,6 +99,10 @@ where
             reads: BTreeMap::new(),
             appended: BTreeMap::new(),
             ready_reads: Vec::new(),
+            ticks: 0,
+            forward_to_leader,
+            forwards: BTreeMap::new(),
+            forwarded_commits: Vec::new(),
             scratch: Vec::new(),
             learners_max,
         }
@@ -109,7 +134,7 @@ where
                     message = inbound.recv(), if inbound_open => match message {
                         Some((from, message)) => {
                             self.step_elapsed_ticks(&mut clock, &mut batch);
-                            self.step(Input::Receive { from, message }, &mut batch)
+                            self.on_peer_message(from, message, &mut batch)
                         }
                         None => inbound_open = false,
                     },
@@ -128,7 +153,7 @@ where
                 if inbound_open {
                     match inbound.try_recv() {
                         Ok((from, message)) => {
-                            self.step(Input::Receive { from, message }, &mut batch);
+                            self.on_peer_message(from, message, &mut batch);
                             continue;
                         }
                         Err(TryRecvError::Disconnected) => inbound_open = false,
@@ -148,8 +173,24 @@ where
 
     /// Steps the ticks that became due since the last call, before whatever input follows.
     fn step_elapsed_ticks(&mut self, clock: &mut TickClock, batch: &mut Batch<T>) {
-        for _ in 0..clock.take_due(tokio::time::Instant::now()) {
+        let due = clock.take_due(tokio::time::Instant::now());
+        for _ in 0..due {
             self.step(Input::Tick, batch);
+        }
+        if due > 0 {
+            self.ticks += due;
+            self.expire_forwards();
+        }
+    }
+
+    fn on_peer_message(&mut self, from: NodeId, message: PeerMessage<T>, batch: &mut Batch<T>) {
+        match message {
+            PeerMessage::Raft(message) => self.step(Input::Receive { from, message }, batch),
+            PeerMessage::Forward { id, request } => self.on_forwarded(from, id, request, batch),
+            PeerMessage::ForwardAnswer { id, answer } => self.on_forward_answer(from, id, answer),
+            // `PeerMessage` is non-exhaustive only for later versions of this crate.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
     }
 
@@ -165,7 +206,16 @@ where
     }
 
     fn on_request(&mut self, call: Call<T>, batch: &mut Batch<T>) {
-        let Call { request, reply: id } = call;
+        let Call { request, reply } = call;
+        match self.forward_target(&request) {
+            Some(leader) => self.forward(leader, request, reply),
+            None => self.serve(request, Reply::Local(reply), batch),
+        }
+    }
+
+    /// Serves a request here, answering `id`: a caller of this node or a follower that
+    /// forwarded it.
+    fn serve(&mut self, request: Request<T>, id: Reply<T>, batch: &mut Batch<T>) {
         match request {
             Request::Propose(commands) => {
                 let proposal = ProposalId(self.next_id());
@@ -257,6 +307,146 @@ where
         }
     }
 
+    /// The leader to forward `request` to: a write or membership change made on a follower
+    /// that knows its leader, when forwarding is on.
+    fn forward_target(&self, request: &Request<T>) -> Option<NodeId> {
+        let forwardable = matches!(
+            request,
+            Request::Propose(_) | Request::ConditionalAppend { .. } | Request::ChangeMembership(_)
+        );
+        let leader = self.node.leader().filter(|&leader| leader != self.node.id())?;
+        (self.forward_to_leader && forwardable && self.node.role() != Role::Leader)
+            .then_some(leader)
+    }
+
+    /// Sends `request` on to `leader`; its answer (or the lack of one) answers `reply`.
+    fn forward(
+        &mut self,
+        leader: NodeId,
+        request: Request<T>,
+        reply: oneshot::Sender<Response<T>>,
+    ) {
+        let request = match request {
+            Request::Propose(commands) => Forwarded::Propose(commands),
+            Request::ConditionalAppend { commands, last_index, last_term } => {
+                Forwarded::ConditionalAppend { commands, last_index, last_term }
+            }
+            Request::ChangeMembership(change) => Forwarded::ChangeMembership(change),
+            // `forward_target` lets only the kinds above through.
+            _ => return,
+        };
+        let id = self.next_id();
+        let deadline =
+            self.ticks + FORWARD_TIMEOUT_ELECTIONS * u64::from(self.node.config().election_ticks);
+        self.forwards.insert(id, PendingForward { leader, reply, deadline });
+        self.outbox.send(leader, PeerMessage::Forward { id, request });
+    }
+
+    /// A request a follower forwarded: served here if this node leads, else refused with the
+    /// leader it knows (never forwarded again).
+    fn on_forwarded(&mut self, peer: NodeId, id: u64, request: Forwarded<T>, batch: &mut Batch<T>) {
+        if self.node.role() != Role::Leader {
+            let answer = ForwardAnswer::NotLeader { leader: self.node.leader() };
+            self.outbox.send(peer, PeerMessage::ForwardAnswer { id, answer });
+            return;
+        }
+        let request = match request {
+            Forwarded::Propose(commands) => Request::Propose(commands),
+            Forwarded::ConditionalAppend { commands, last_index, last_term } => {
+                Request::ConditionalAppend { commands, last_index, last_term }
+            }
+            Forwarded::ChangeMembership(change) => Request::ChangeMembership(change),
+            // `Forwarded` is non-exhaustive only for later versions of this crate.
+            #[allow(unreachable_patterns)]
+            _ => {
+                let answer = ForwardAnswer::Refused("unknown request kind".into());
+                self.outbox.send(peer, PeerMessage::ForwardAnswer { id, answer });
+                return;
+            }
+        };
+        self.serve(request, Reply::Remote { peer, id }, batch);
+    }
+
+    /// The leader's answer to a request this node forwarded. A commit is answered once this
+    /// node has delivered the entries too, as a local one would be.
+    fn on_forward_answer(&mut self, peer: NodeId, id: u64, answer: ForwardAnswer) {
+        let Some(pending) = self.forwards.remove(&id) else { return };
+        if pending.leader != peer {
+            self.forwards.insert(id, pending); // not from the node it was sent to
+            return;
+        }
+        let leader = pending.leader;
+        let response = match answer {
+            ForwardAnswer::Committed { first, last, term } => {
+                let response = Response::Committed(Committed { first, last, term });
+                self.forwarded_commits.push((last, pending.reply, response));
+                self.release_forwarded_commits();
+                return;
+            }
+            ForwardAnswer::NotLeader { leader } => {
+                let term = self.node.term();
+                RequestError::Propose(stepraft::ProposeError::NotLeader { leader, term })
+            }
+            ForwardAnswer::Refused(reason) => RequestError::ForwardRefused { leader, reason },
+            ForwardAnswer::Unknown(reason) => RequestError::ForwardUnknown { leader, reason },
+            #[allow(unreachable_patterns)]
+            _ => RequestError::ForwardUnknown { leader, reason: "unknown answer kind".into() },
+        };
+        let _ = pending.reply.send(Response::Failed(response));
+    }
+
+    /// Answers the forwarded requests whose commit this node has delivered.
+    fn release_forwarded_commits(&mut self) {
+        let applied = self.applied;
+        let (ready, waiting) = std::mem::take(&mut self.forwarded_commits)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(last, _, _)| *last <= applied);
+        self.forwarded_commits = waiting;
+        for (_, reply, response) in ready {
+            let _ = reply.send(response);
+        }
+    }
+
+    /// Forwarded requests the leader has not answered in time: their outcome is unknown.
+    fn expire_forwards(&mut self) {
+        let now = self.ticks;
+        let expired: Vec<u64> =
+            self.forwards.iter().filter(|(_, f)| f.deadline <= now).map(|(&id, _)| id).collect();
+        for id in expired {
+            if let Some(pending) = self.forwards.remove(&id) {
+                let reason = "no answer from the leader in time".to_owned();
+                let error = RequestError::ForwardUnknown { leader: pending.leader, reason };
+                let _ = pending.reply.send(Response::Failed(error));
+            }
+        }
+    }
+
+    /// Answers `reply`: the caller's channel, or the follower that forwarded the request.
+    fn respond(&mut self, reply: Reply<T>, response: Response<T>) {
+        match reply {
+            // A caller that stopped waiting has dropped its receiver.
+            Reply::Local(reply) => {
+                let _ = reply.send(response);
+            }
+            Reply::Remote { peer, id } => {
+                let answer = match response {
+                    Response::Committed(Committed { first, last, term }) => {
+                        ForwardAnswer::Committed { first, last, term }
+                    }
+                    Response::Failed(RequestError::Propose(
+                        stepraft::ProposeError::NotLeader { leader, .. },
+                    )) => ForwardAnswer::NotLeader { leader },
+                    Response::Failed(error) if error.took_no_effect() => {
+                        ForwardAnswer::Refused(error.to_string())
+                    }
+                    Response::Failed(error) => ForwardAnswer::Unknown(error.to_string()),
+                    _ => ForwardAnswer::Unknown("unexpected answer".into()),
+                };
+                self.outbox.send(peer, PeerMessage::ForwardAnswer { id, answer });
+            }
+        }
+    }
+
     /// The refusal of a change that would grow the learners past `learners_max`, checked
     /// against the latest configuration, which is the one the core applies the change to. A
     /// change that does not apply is left to the core to refuse.
@@ -278,7 +468,7 @@ where
         }
         for action in actions {
             match action {
-                Action::Respond(reply, response) => respond(reply, response),
+                Action::Respond(reply, response) => self.respond(reply, response),
                 Action::Output(output) => self.execute_output(output),
             }
         }
@@ -287,7 +477,7 @@ where
 
     fn execute_output(&mut self, output: Output<T>) {
         match output {
-            Output::Send { to, message } => self.outbox.send(to, message),
+            Output::Send { to, message } => self.outbox.send(to, PeerMessage::Raft(message)),
             Output::Apply(entries) => self.on_apply(entries),
             Output::LeaderChanged { term, leader, role } => {
                 self.streams.leadership.send_replace(Leadership { term, leader, role });
@@ -299,13 +489,13 @@ where
             }
             Output::Rejected { proposal, error } => {
                 if let Some(reply) = self.proposals.remove(&proposal) {
-                    respond(reply, Response::Failed(error.into()));
+                    self.respond(reply, Response::Failed(error.into()));
                 }
             }
             Output::ReadReady { id, index } => {
                 if let Some(reply) = self.reads.remove(&id) {
                     if index <= self.applied {
-                        respond(reply, Response::ReadReady { index });
+                        self.respond(reply, Response::ReadReady { index });
                     } else {
                         self.ready_reads.push((index, reply));
                     }
@@ -313,7 +503,7 @@ where
             }
             Output::ReadRejected { id, error } => {
                 if let Some(reply) = self.reads.remove(&id) {
-                    respond(reply, Response::Failed(error.into()));
+                    self.respond(reply, Response::Failed(error.into()));
                 }
             }
             // Answered while stepping, where the request id is known.
@@ -338,7 +528,7 @@ where
         for last in covered {
             if let Some(pending) = self.appended.remove(&last) {
                 let error = RequestError::CoveredBySnapshot { index: last };
-                respond(pending.reply, Response::Failed(error));
+                self.respond(pending.reply, Response::Failed(error));
             }
         }
         self.release_ready_reads();
@@ -363,7 +553,7 @@ where
         // on the stream.
         self.deliver(Applied::Entries(entries));
         for (reply, response) in answers {
-            respond(reply, response);
+            self.respond(reply, response);
         }
         self.release_ready_reads();
     }
@@ -376,17 +566,13 @@ where
             .partition::<Vec<_>, _>(|(index, _)| *index <= applied);
         self.ready_reads = waiting;
         for (index, reply) in ready {
-            respond(reply, Response::ReadReady { index });
+            self.respond(reply, Response::ReadReady { index });
         }
+        self.release_forwarded_commits();
     }
 
     fn deliver(&mut self, applied: Applied<T>) {
         // A dropped receiver means nobody applies; the node keeps serving its peers.
         let _ = self.streams.applied.send(applied);
     }
-}
-
-/// Answers one request; a caller that stopped waiting has dropped its receiver.
-fn respond<T>(reply: Reply<T>, response: Response<T>) {
-    let _ = reply.send(response);
 }

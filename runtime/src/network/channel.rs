@@ -1,17 +1,17 @@
-//! An in-process network of tokio channels: the seeds' "closed loop" of mpsc channels.
+//! An in-process network of tokio channels, one bounded queue per node.
 
 use std::collections::BTreeMap;
 
-use stepraft::{Message, NodeId};
+use stepraft::NodeId;
 use tokio::sync::mpsc;
 
-use super::{Inbound, Outbox};
+use super::{Inbound, Outbox, PeerMessage};
 
 /// One node's view of an in-process network: a sender to every other node's inbound queue.
 #[derive(Debug)]
 pub struct ChannelOutbox<T> {
     me: NodeId,
-    peers: BTreeMap<NodeId, mpsc::Sender<(NodeId, Message<T>)>>,
+    peers: BTreeMap<NodeId, mpsc::Sender<(NodeId, PeerMessage<T>)>>,
 }
 
 /// Wires `ids` to each other with bounded channels of `capacity` messages: one
@@ -30,7 +30,7 @@ pub fn channel_network<T>(ids: &[NodeId], capacity: usize) -> Vec<(ChannelOutbox
 }
 
 impl<T: Send + 'static> Outbox<T> for ChannelOutbox<T> {
-    fn send(&mut self, to: NodeId, message: Message<T>) {
+    fn send(&mut self, to: NodeId, message: PeerMessage<T>) {
         if let Some(peer) = self.peers.get(&to) {
             // A full queue or a stopped peer loses the message, as a network would.
             let _ = peer.try_send((self.me, message));

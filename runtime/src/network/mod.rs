@@ -2,6 +2,7 @@
 //! in-process channels, TCP, and UDP.
 
 mod channel;
+mod message;
 pub mod peers;
 #[cfg(feature = "tcp")]
 pub mod tcp;
@@ -9,12 +10,13 @@ pub mod tcp;
 pub mod udp;
 
 pub use channel::{channel_network, ChannelOutbox};
+pub use message::{ForwardAnswer, Forwarded, PeerMessage};
 pub use peers::PeerBook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use stepraft::{Message, NodeId};
+use stepraft::NodeId;
 
 use peers::TransportStats;
 
@@ -49,7 +51,7 @@ pub struct Transport<O, T> {
 }
 
 /// Messages arriving for a driver, tagged with the peer they came from.
-pub type Inbound<T> = tokio::sync::mpsc::Receiver<(NodeId, Message<T>)>;
+pub type Inbound<T> = tokio::sync::mpsc::Receiver<(NodeId, PeerMessage<T>)>;
 
 /// Where a driver hands the messages its node sends.
 ///
@@ -57,12 +59,12 @@ pub type Inbound<T> = tokio::sync::mpsc::Receiver<(NodeId, Message<T>)>;
 /// message it cannot queue (a slow or dead peer must never stall the node or other peers).
 pub trait Outbox<T>: Send + 'static {
     /// Queues `message` for `to`, or drops it.
-    fn send(&mut self, to: NodeId, message: Message<T>);
+    fn send(&mut self, to: NodeId, message: PeerMessage<T>);
 }
 
 /// A boxed outbox is an outbox, so a server can pick its transport at run time.
 impl<T: 'static> Outbox<T> for Box<dyn Outbox<T>> {
-    fn send(&mut self, to: NodeId, message: Message<T>) {
+    fn send(&mut self, to: NodeId, message: PeerMessage<T>) {
         (**self).send(to, message)
     }
 }

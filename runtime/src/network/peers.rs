@@ -6,6 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use stepraft::{Message, NodeId};
+
+use super::PeerMessage;
 use tokio::sync::mpsc;
 
 use crate::codec::Envelope;
@@ -130,7 +132,12 @@ impl TransportStats {
 }
 
 /// The name of a message's kind, for logs.
-pub fn message_kind<T>(message: &Message<T>) -> &'static str {
+pub fn message_kind<T>(message: &PeerMessage<T>) -> &'static str {
+    let message = match message {
+        PeerMessage::Raft(message) => message,
+        PeerMessage::Forward { .. } => return "Forward",
+        PeerMessage::ForwardAnswer { .. } => return "ForwardAnswer",
+    };
     match message {
         Message::RequestVote(_) => "RequestVote",
         Message::RequestVoteResponse(_) => "RequestVoteResponse",
@@ -185,7 +192,7 @@ pub struct InboundContext<T> {
     /// The known peers.
     pub book: PeerBook,
     /// The driver's inbound queue.
-    pub sender: mpsc::Sender<(NodeId, Message<T>)>,
+    pub sender: mpsc::Sender<(NodeId, PeerMessage<T>)>,
     /// Shared counters.
     pub stats: Arc<TransportStats>,
 }

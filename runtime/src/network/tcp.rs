@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stepraft::{Message, NodeId};
+use stepraft::NodeId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::peers::{message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats};
-use super::{Outbox, Transport, TransportConfig, INBOUND_QUEUE};
+use super::{Outbox, PeerMessage, Transport, TransportConfig, INBOUND_QUEUE};
 use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
 
 /// Frames queued per peer; beyond, messages to that peer are dropped (Raft retries), so a slow
@@ -51,7 +51,7 @@ impl<T> TcpOutbox<T> {
 }
 
 impl<T: Serialize + Send + 'static> Outbox<T> for TcpOutbox<T> {
-    fn send(&mut self, to: NodeId, message: Message<T>) {
+    fn send(&mut self, to: NodeId, message: PeerMessage<T>) {
         let kind = message_kind(&message);
         let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
         let frame = match codec::encode_frame(&envelope) {

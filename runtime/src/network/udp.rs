@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stepraft::{Message, NodeId};
+use stepraft::NodeId;
 use tokio::net::UdpSocket;
 
 use super::peers::{message_kind, InboundContext, PeerBook, TransportStats};
-use super::{Outbox, Transport, TransportConfig, INBOUND_QUEUE};
+use super::{Outbox, PeerMessage, Transport, TransportConfig, INBOUND_QUEUE};
 use crate::codec::{self, Envelope, WireError, MAGIC};
 
 /// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers; IPv6 allows
@@ -57,7 +57,7 @@ impl<T> UdpOutbox<T> {
 }
 
 impl<T: Serialize + Send + 'static> Outbox<T> for UdpOutbox<T> {
-    fn send(&mut self, to: NodeId, message: Message<T>) {
+    fn send(&mut self, to: NodeId, message: PeerMessage<T>) {
         let kind = message_kind(&message);
         let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
         let Ok(datagram) = encode_datagram(&envelope) else {
