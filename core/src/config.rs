@@ -131,12 +131,16 @@ impl Config {
                 election_ticks: self.election_ticks,
             });
         }
-        self.initial_membership()?;
+        let initial = self.initial_membership()?;
         if self.min_voters == 0 || self.max_voters < self.min_voters {
             return Err(ConfigError::BadVoterLimits {
                 min_voters: self.min_voters,
                 max_voters: self.max_voters,
             });
+        }
+        if initial.voters.len() > self.max_voters {
+            let voters = initial.voters.len();
+            return Err(ConfigError::TooManyVoters { voters, max_voters: self.max_voters });
         }
         if self.entries_per_message_max == 0 {
             return Err(ConfigError::ZeroEntriesPerMessage);

@@ -39,6 +39,14 @@ pub enum ConfigError {
         /// The configured maximum.
         max_voters: usize,
     },
+    /// The initial configuration has more voters than `max_voters`.
+    #[error("{voters} initial voters exceed max_voters ({max_voters})")]
+    TooManyVoters {
+        /// The initial voters.
+        voters: usize,
+        /// The configured maximum.
+        max_voters: usize,
+    },
     /// `entries_per_message_max` is zero.
     #[error("entries_per_message_max must be at least 1")]
     ZeroEntriesPerMessage,
@@ -198,6 +206,28 @@ pub enum MembershipError {
     /// The cluster is not in a joint configuration.
     #[error("the cluster is not in a joint configuration")]
     NotInJoint,
+}
+
+/// Why an [`Input::Campaign`](crate::Input::Campaign) started no election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub enum CampaignError {
+    /// This node already leads.
+    #[error("this node already leads")]
+    AlreadyLeader,
+    /// This node is not a voter of its configuration (a learner, or a node that knows no
+    /// configuration yet).
+    #[error("this node is not a voter")]
+    NotVoter,
+    /// The configuration has fewer voters than `Config::min_voters`.
+    #[error("the configuration has {voters} voters, fewer than min_voters ({min_voters})")]
+    TooFewVoters {
+        /// The voters the configuration has.
+        voters: usize,
+        /// The configured minimum.
+        min_voters: usize,
+    },
 }
 
 /// Why a leadership transfer was refused.

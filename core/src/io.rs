@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::error::{ProposeError, ReadError, SnapshotError, TransferError};
+use crate::error::{CampaignError, ProposeError, ReadError, SnapshotError, TransferError};
 use crate::message::Message;
 use crate::snapshot::{Snapshot, SnapshotMeta};
 use crate::types::{LogIndex, NodeId, ReadId, Term};
@@ -32,7 +32,9 @@ pub enum Input<T> {
     /// the old one's index.
     ReadIndex(ReadId),
     /// Start an election now — through PreVote when it is on, so that a campaign cannot
-    /// disrupt a healthy leader (ignored on a leader).
+    /// disrupt a healthy leader. A node that cannot campaign (it leads, is not a voter, or its
+    /// configuration has fewer than `min_voters` voters) answers
+    /// [`Output::CampaignRejected`].
     Campaign,
     /// Hand leadership to `target` (thesis §3.10): the leader brings it up to date, then tells
     /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
@@ -195,6 +197,11 @@ pub enum Output<T> {
         index: LogIndex,
         /// Why.
         error: SnapshotError,
+    },
+    /// An [`Input::Campaign`] started no election.
+    CampaignRejected {
+        /// Why.
+        error: CampaignError,
     },
     /// A leadership transfer request was refused.
     TransferRejected {

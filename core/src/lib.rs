@@ -114,8 +114,8 @@ mod types;
 pub use config::Config;
 pub use entry::{Command, Entry, Internal, Payload};
 pub use error::{
-    ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError, SnapshotError,
-    TermError, TransferError,
+    CampaignError, ConfigError, MembershipError, ProposeError, RangeError, ReadError, RestoreError,
+    SnapshotError, TermError, TransferError,
 };
 pub use io::{
     AppendCondition, DurableState, HardState, Input, Output, Persist, Proposal, ProposalId, Role,

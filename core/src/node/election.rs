@@ -8,6 +8,8 @@ use rand_core::Rng;
 use super::read::LeaderReads;
 use super::{LeaderState, Node, RoleState};
 use crate::entry::{Command, Entry, Payload};
+use crate::error::CampaignError;
+use crate::io::Output;
 use crate::membership::VoterLists;
 use crate::message::{
     AppendEntriesResponse, AppendOutcome, HeartbeatResponse, InstallSnapshotResponse, Message,
@@ -61,11 +63,19 @@ impl<T: Command> Node<T> {
     /// `Input::Campaign`: start an election now, through PreVote when it is on (as etcd does),
     /// so that even an operator's campaign cannot disrupt a healthy leader.
     pub(super) fn on_campaign(&mut self) {
-        match self.role {
-            RoleState::Leader(_) => {}
-            RoleState::Follower { .. }
-            | RoleState::PreCandidate { .. }
-            | RoleState::Candidate { .. } => self.start_election(),
+        let voters = self.membership.all_voters().count();
+        let refused = if matches!(self.role, RoleState::Leader(_)) {
+            Some(CampaignError::AlreadyLeader)
+        } else if !self.membership.is_voter(self.config.id) {
+            Some(CampaignError::NotVoter)
+        } else if voters < self.config.min_voters {
+            Some(CampaignError::TooFewVoters { voters, min_voters: self.config.min_voters })
+        } else {
+            None
+        };
+        match refused {
+            Some(error) => self.pending.notices.push(Output::CampaignRejected { error }),
+            None => self.start_election(),
         }
     }
 
