@@ -13,29 +13,9 @@ use stepraft_kv::command::KvCommand;
 use stepraft_kv::launch::{self, LocalCluster};
 use stepraft_tokio::codec::{encode_frame, Envelope, MAGIC};
 
-const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
+mod common;
 
-/// A one-node cluster (node 1) whose address book also knows a node 2 that never runs.
-struct OneNode {
-    cluster: LocalCluster,
-    address: String,
-    directory: std::path::PathBuf,
-}
-
-fn one_node() -> OneNode {
-    let directory = launch::fresh_directory("stepraft-kv-bad-input").expect("temp dir");
-    let addresses = launch::free_loopback_addresses(1).expect("port");
-    let mut cluster = LocalCluster::new(
-        EXECUTABLE.into(),
-        directory.clone(),
-        addresses.clone(),
-        ["--tick-ms", "10"].map(str::to_owned).to_vec(),
-        true,
-    );
-    cluster.start_all().expect("starts");
-    assert_eq!(cluster.wait_for_leader(Duration::from_secs(20)), Some(1));
-    OneNode { cluster, address: addresses[0].clone(), directory }
-}
+use common::{one_node, EXECUTABLE};
 
 /// Sends raw bytes and returns everything the server answers before closing (or 2 s).
 fn exchange(address: &str, bytes: &[u8]) -> String {
@@ -61,7 +41,7 @@ fn wait_for_count(kv: &mut KvClient, counter: &str, at_least: u64) {
 
 #[test]
 fn malformed_and_oversized_http_requests_get_clear_errors_and_lose_nothing() {
-    let node = one_node();
+    let node = one_node("stepraft-kv-bad-input");
     let mut kv = KvClient::new(vec![node.address.clone()], Duration::from_secs(5));
     kv.put("kept", "before").expect("put");
 
@@ -111,7 +91,7 @@ fn heartbeat_frame(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
 
 #[test]
 fn peers_of_another_version_or_cluster_and_unknown_peers_are_refused() {
-    let node = one_node();
+    let node = one_node("stepraft-kv-bad-input");
     let mut kv = KvClient::new(vec![node.address.clone()], Duration::from_secs(5));
     kv.put("kept", "v").expect("put");
     let term_before = kv.status().expect("status")["term"].as_u64();

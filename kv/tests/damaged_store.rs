@@ -8,9 +8,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use stepraft_kv::client::KvClient;
-use stepraft_kv::launch::{self, LocalCluster};
+use stepraft_kv::launch;
 
-const EXECUTABLE: &str = env!("CARGO_BIN_EXE_stepraft-kv");
+mod common;
+
+use common::{one_node, OneNode, EXECUTABLE};
 /// The store's file in a data directory.
 const FILE_NAME: &str = "stepraft-kv.redb";
 /// How long a refusing `serve` may take to exit: it refuses before binding or electing.
@@ -50,18 +52,8 @@ fn serve_until_exit(data: &Path, address: &str) -> (ExitStatus, String) {
 
 #[test]
 fn a_node_whose_store_lost_its_last_byte_exits_with_an_error_and_leaves_the_file_alone() {
-    let directory = launch::fresh_directory("stepraft-kv-damaged-store").expect("temp dir");
-    let addresses = launch::free_loopback_addresses(1).expect("port");
-    let mut cluster = LocalCluster::new(
-        EXECUTABLE.into(),
-        directory.clone(),
-        addresses.clone(),
-        ["--tick-ms", "10"].map(str::to_owned).to_vec(),
-        true,
-    );
-    cluster.start_all().expect("starts");
-    assert_eq!(cluster.wait_for_leader(Duration::from_secs(20)), Some(1));
-    let mut kv = KvClient::new(addresses.clone(), Duration::from_secs(5));
+    let OneNode { mut cluster, address, directory } = one_node("stepraft-kv-damaged-store");
+    let mut kv = KvClient::new(vec![address.clone()], Duration::from_secs(5));
     kv.put("kept", "durable").expect("put");
     cluster.kill(1);
 
@@ -73,7 +65,7 @@ fn a_node_whose_store_lost_its_last_byte_exits_with_an_error_and_leaves_the_file
     drop(handle);
     let damaged = std::fs::read(&file).expect("read");
 
-    let (status, stderr) = serve_until_exit(&data, &addresses[0]);
+    let (status, stderr) = serve_until_exit(&data, &address);
     // 1 is `serve`'s status for every error it reports (see ERRORS.md); 101 would be a panic.
     assert_eq!(status.code(), Some(1), "{status}: {stderr}");
     assert!(stderr.contains("stepraft-kv: storage:"), "{stderr}");

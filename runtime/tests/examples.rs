@@ -2,22 +2,21 @@
 
 #[path = "../examples/in_process.rs"]
 mod in_process;
-#[path = "../examples/tcp_cluster.rs"]
-mod tcp_cluster;
-#[path = "../examples/udp_cluster.rs"]
-mod udp_cluster;
+#[path = "../examples/loopback_cluster.rs"]
+#[allow(dead_code)] // its `main` parses the command line; the tests call `run`
+mod loopback_cluster;
 
 #[test]
 fn three_nodes_in_one_process_replicate_and_read_back_their_log() {
     in_process::main().expect("the example runs");
 }
 
-#[test]
-fn three_nodes_over_tcp_replicate_a_proposal() {
-    tcp_cluster::main().expect("the example runs");
+#[tokio::test]
+async fn three_nodes_over_tcp_replicate_a_proposal() {
+    loopback_cluster::run("tcp").await.expect("the example runs");
 }
 
-#[test]
-fn three_nodes_over_udp_replicate_a_proposal() {
-    udp_cluster::main().expect("the example runs");
+#[tokio::test]
+async fn three_nodes_over_udp_replicate_a_proposal() {
+    loopback_cluster::run("udp").await.expect("the example runs");
 }

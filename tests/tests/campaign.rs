@@ -13,8 +13,8 @@ fn rejection(outputs: &[Output<u64>]) -> Option<CampaignError> {
 
 #[test]
 fn a_voter_of_a_large_enough_configuration_campaigns() {
-    let node = Node::<u64>::new(Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]))
-        .expect("valid");
+    let node =
+        Node::<u64>::new(Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])).expect("valid");
     let (node, outputs) = node.step(Input::Campaign);
     assert_eq!(rejection(&outputs), None);
     assert_ne!(node.role(), Role::Follower, "an election started");
@@ -47,10 +47,9 @@ fn a_leader_refuses_to_campaign() {
     let mut cluster = Cluster::new(3);
     let leader = cluster.elect(100);
     let outputs = cluster.step(leader, Input::Campaign);
-    assert!(outputs.iter().any(|o| matches!(
-        o,
-        Output::CampaignRejected { error: CampaignError::AlreadyLeader }
-    )));
+    assert!(outputs
+        .iter()
+        .any(|o| matches!(o, Output::CampaignRejected { error: CampaignError::AlreadyLeader })));
 }
 
 #[test]

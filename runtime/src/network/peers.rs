@@ -210,6 +210,20 @@ impl<T> Clone for InboundContext<T> {
 }
 
 impl<T> InboundContext<T> {
+    /// The context of a transport started from `config`, with fresh counters; returns it and
+    /// the driver's inbound queue.
+    pub fn start(config: &super::TransportConfig) -> (InboundContext<T>, super::Inbound<T>) {
+        let (sender, inbound) = mpsc::channel(super::INBOUND_QUEUE);
+        let context = InboundContext {
+            me: config.me,
+            cluster_id: config.cluster_id,
+            book: config.peers.clone(),
+            sender,
+            stats: Arc::new(TransportStats::default()),
+        };
+        (context, inbound)
+    }
+
     /// Checks an envelope's cluster, sender and addressee, counting refusals.
     ///
     /// # Errors

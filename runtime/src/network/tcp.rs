@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::peers::{message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats};
-use super::{Outbox, PeerMessage, Transport, TransportConfig, INBOUND_QUEUE};
+use super::{Outbox, PeerMessage, Transport, TransportConfig};
 use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
 
 /// Frames queued per peer; beyond, messages to that peer are dropped (Raft retries), so a slow
@@ -198,15 +198,8 @@ where
 {
     let listener = TcpListener::bind(config.listen).await?;
     let local_address = listener.local_addr()?;
-    let stats = Arc::new(TransportStats::default());
-    let (sender, inbound) = mpsc::channel(INBOUND_QUEUE);
-    let context = InboundContext {
-        me: config.me,
-        cluster_id: config.cluster_id,
-        book: config.peers.clone(),
-        sender,
-        stats: Arc::clone(&stats),
-    };
+    let (context, inbound) = InboundContext::start(&config);
+    let stats = Arc::clone(&context.stats);
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else { continue };

@@ -14,7 +14,7 @@ use stepraft::NodeId;
 use tokio::net::UdpSocket;
 
 use super::peers::{message_kind, InboundContext, PeerBook, TransportStats};
-use super::{Outbox, PeerMessage, Transport, TransportConfig, INBOUND_QUEUE};
+use super::{Outbox, PeerMessage, Transport, TransportConfig};
 use crate::codec::{self, Envelope, WireError, MAGIC};
 
 /// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers; IPv6 allows
@@ -125,15 +125,8 @@ where
 {
     let socket = Arc::new(UdpSocket::bind(config.listen).await?);
     let local_address = socket.local_addr()?;
-    let stats = Arc::new(TransportStats::default());
-    let (sender, inbound) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
-    let context = InboundContext {
-        me: config.me,
-        cluster_id: config.cluster_id,
-        book: config.peers.clone(),
-        sender,
-        stats: Arc::clone(&stats),
-    };
+    let (context, inbound) = InboundContext::start(&config);
+    let stats = Arc::clone(&context.stats);
     tokio::spawn(receive_datagrams(Arc::clone(&socket), context));
     let outbox =
         UdpOutbox::new(socket, config.me, config.cluster_id, config.peers, Arc::clone(&stats));
