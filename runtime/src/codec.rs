@@ -138,9 +138,10 @@ mod tests {
     #[test]
     fn another_version_is_refused_before_decoding() {
         let mut payload = encode_payload(&envelope()).expect("encodes");
-        payload[..2].copy_from_slice(&2u16.to_be_bytes());
+        // Version 1 is the previous one (its envelopes held bare Raft messages).
+        payload[..2].copy_from_slice(&1u16.to_be_bytes());
         let error = decode_payload::<String>(&payload).expect_err("refused");
-        assert!(matches!(error, WireError::Version { found: 2, expected: 1 }), "{error}");
+        assert!(matches!(error, WireError::Version { found: 1, expected: 2 }), "{error}");
     }
 
     #[test]

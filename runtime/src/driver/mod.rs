@@ -243,7 +243,8 @@ mod tests {
             inbound,
             tick: Duration::from_millis(5),
             learners_max: usize::MAX,
-            forward_to_leader: true,
+            // Node 3 never answers a forwarded request: a deposed node 1 refuses instead.
+            forward_to_leader: false,
         };
         let mut node = spawn_node(setup).expect("starts");
         let term = wait_until_leading(&mut node).await;
