@@ -19,11 +19,10 @@ pub struct Config {
     pub voters: Vec<NodeId>,
     /// The initial learners: members that receive the log but do not vote.
     pub learners: Vec<NodeId>,
-    /// No election starts while the configuration has fewer voters than this (the
-    /// leader-election seed's `min_node`).
+    /// No election starts while the configuration has fewer voters than this.
     pub min_voters: usize,
-    /// Membership changes that would make more voters than this are refused (the seed's
-    /// `max_node`).
+    /// Membership changes that would make more voters than this are refused, and so is an
+    /// initial configuration with more.
     pub max_voters: usize,
     /// Leave a joint configuration automatically once it is committed.
     pub auto_leave_joint: bool,

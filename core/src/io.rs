@@ -84,7 +84,7 @@ pub struct Proposal<T> {
     pub id: ProposalId,
     /// The commands, appended as consecutive entries in this order.
     pub commands: Vec<T>,
-    /// Append only if the leader's last entry is this one (the blog seed's conditional append).
+    /// Append only if the leader's last entry is this one (an optimistic, conditional append).
     pub condition: Option<AppendCondition>,
 }
 

@@ -1,5 +1,5 @@
 //! Membership changes (thesis chapter 4): learners, single-server changes, joint consensus,
-//! the leader's own removal, configurations that revert when truncated, and the seed's voter
+//! the leader's own removal, configurations that revert when truncated, and the min and max voter
 //! limits.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
-//! Replication features a user relies on beyond the paper's rules: conditional append (the
-//! blog seed's `prev_log_index`/`prev_log_term`), batching limits, the uncommitted-bytes cap,
+//! Replication features a user relies on beyond the paper's rules: conditional append (only if the
+//! leader's last entry has a given index and term), batching limits, the uncommitted-bytes cap,
 //! flow control, and the index-range read.
 
 use stepraft::{
