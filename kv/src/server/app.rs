@@ -317,7 +317,7 @@ impl App {
             }
             (Waiter::Status(reply), Response::Status(mut status)) => {
                 status.applied = self.applied;
-                let _ = reply.send(Ok(status));
+                let _ = reply.send(Ok(*status));
             }
             (Waiter::Range(reply), Response::Entries(entries)) => {
                 let _ = reply.send(Ok(entries));
