@@ -104,8 +104,20 @@ fn lock<V>(mutex: &Mutex<V>) -> MutexGuard<'_, V> {
 }
 
 impl NodeMetrics {
-    /// Metrics of node `id`, with every value zero.
-    pub(crate) fn new(id: NodeId, sample: NodeSample) -> NodeMetrics {
+    /// Metrics of node `id` with every value zero, a follower of term 0 that knows no leader,
+    /// until a driver updates them: [`spawn_node`](crate::driver::spawn_node) makes the ones
+    /// its driver updates; this is for testing code that serves them.
+    pub fn new(id: NodeId) -> NodeMetrics {
+        let sample = NodeSample {
+            term: Term(0),
+            role: Role::Follower,
+            leader: None,
+            commit: LogIndex(0),
+            delivered: LogIndex(0),
+            last_index: LogIndex(0),
+            snapshot_index: LogIndex(0),
+            stats: NodeStats::default(),
+        };
         NodeMetrics {
             shared: Arc::new(Shared {
                 id,
@@ -446,6 +458,12 @@ mod tests {
         }
     }
 
+    fn with_sample(id: NodeId, sample: NodeSample) -> NodeMetrics {
+        let metrics = NodeMetrics::new(id);
+        metrics.publish(sample);
+        metrics
+    }
+
     /// The value of the one line that starts with `series ` (name and labels).
     fn value(text: &str, series: &str) -> Option<String> {
         let mut found =
@@ -457,7 +475,7 @@ mod tests {
 
     #[test]
     fn the_histogram_is_cumulative_and_counts_every_persist() {
-        let metrics = NodeMetrics::new(NodeId(2), sample());
+        let metrics = with_sample(NodeId(2), sample());
         let size = Written { changes: 2, entries: 3, bytes: 40 };
         for millis in [0, 3, 3, 700, 20_000] {
             let elapsed = Duration::from_millis(millis);
@@ -501,7 +519,7 @@ mod tests {
 
     #[test]
     fn optional_series_appear_once_their_source_does() {
-        let metrics = NodeMetrics::new(NodeId(1), NodeSample { leader: None, ..sample() });
+        let metrics = with_sample(NodeId(1), NodeSample { leader: None, ..sample() });
         let text = metrics.encode();
         for absent in ["stepraft_leader_id", "stepraft_apply_lag_entries", "stepraft_transport_"] {
             assert!(!text.contains(absent), "{absent} in {text}");
@@ -522,7 +540,7 @@ mod tests {
 
     #[test]
     fn several_nodes_share_each_header() {
-        let nodes = [NodeMetrics::new(NodeId(1), sample()), NodeMetrics::new(NodeId(2), sample())];
+        let nodes = [with_sample(NodeId(1), sample()), with_sample(NodeId(2), sample())];
         let text = encode(&nodes);
         assert_eq!(text.matches("# TYPE stepraft_term gauge").count(), 1);
         assert_eq!(value(&text, "stepraft_term{node=\"1\"}"), Some("3".into()));
@@ -531,7 +549,7 @@ mod tests {
 
     #[test]
     fn every_line_is_a_comment_or_a_sample_of_a_declared_metric() {
-        let metrics = NodeMetrics::new(NodeId(1), sample());
+        let metrics = with_sample(NodeId(1), sample());
         metrics.set_application_applied(LogIndex(1));
         metrics.attach_transport(Arc::new(TransportStats::default()));
         let text = metrics.encode();

@@ -12,7 +12,9 @@
 //! (`index`, `term`, `voters`, `outgoing`, `learners`), snapshots taken, transfers started and
 //! restores; at `warn`, a persist slower than [`SLOW_PERSIST`]; at `error`, a failed persist
 //! (the driver then stops); at `debug`, inputs the core ignored, by
-//! [`IgnoredReason`](stepraft::IgnoredReason), once per batch in which a count moved.
+//! [`IgnoredReason`](stepraft::IgnoredReason), whenever a count reaches a power of two (the
+//! first, the second, the fourth, ...: a peer that keeps sending the same stale message does
+//! not make a line per tick).
 
 mod api;
 mod batch;

@@ -60,7 +60,11 @@ impl Observer {
             me: node.id(),
             stats: node.stats(),
             #[cfg(feature = "metrics")]
-            metrics: NodeMetrics::new(node.id(), sample(node, LogIndex(0))),
+            metrics: {
+                let metrics = NodeMetrics::new(node.id());
+                metrics.publish(sample(node, LogIndex(0)));
+                metrics
+            },
         }
     }
 
@@ -103,7 +107,7 @@ impl Observer {
             );
         }
         for ((reason, count), (_, earlier)) in now.ignored.iter().zip(before.ignored.iter()) {
-            if count > earlier {
+            if reaches_power_of_two(earlier, count) {
                 let reason = reason.name();
                 let new = count - earlier;
                 tracing::debug!(node = node_id, reason, new, total = count, "ignored inputs");
@@ -187,6 +191,13 @@ impl Observer {
     }
 }
 
+/// Whether a count that went from `earlier` to `now` reached a power of two on the way: a
+/// peer that sends a stale message every tick makes a handful of lines, not one per tick,
+/// and each line still gives the total (the exact counts are in the metrics).
+fn reaches_power_of_two(earlier: u64, now: u64) -> bool {
+    now > earlier && (earlier == 0 || now.ilog2() > earlier.ilog2())
+}
+
 #[cfg(feature = "metrics")]
 fn sample<T: Command>(node: &Node<T>, delivered: LogIndex) -> NodeSample {
     NodeSample {
@@ -201,8 +212,22 @@ fn sample<T: Command>(node: &Node<T>, delivered: LogIndex) -> NodeSample {
     }
 }
 
-#[cfg(all(test, feature = "metrics"))]
+#[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_inputs_are_logged_when_their_count_reaches_a_power_of_two() {
+        let logged: Vec<u64> = (0..100).filter(|&n| reaches_power_of_two(n, n + 1)).collect();
+        assert_eq!(logged, [0, 1, 3, 7, 15, 31, 63], "at counts 1, 2, 4, ..., 64");
+        assert!(reaches_power_of_two(5, 9), "8 on the way");
+        assert!(!reaches_power_of_two(9, 15));
+        assert!(!reaches_power_of_two(4, 4));
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
     use super::*;
     use stepraft::{Config, HardState, Term};
 
