@@ -27,7 +27,8 @@
 //!   [`RestoreSnapshot`](Output::RestoreSnapshot) before the next [`Apply`](Output::Apply).
 //! * **Hostile input.** No message a network can deliver makes `step` panic or corrupt the
 //!   state: stale, duplicated, reordered or malformed messages are answered per the protocol or
-//!   ignored (and counted in [`NodeStats`]). Refused proposals get a typed [`ProposeError`].
+//!   ignored (and counted in [`NodeStats`], by [`IgnoredReason`]). Refused proposals get a
+//!   typed [`ProposeError`].
 //!   Internal invariants are asserted at the end of every step: a panic there is a bug here.
 //!
 //! ## Example: a three-node cluster in memory
@@ -109,6 +110,7 @@ mod peer_map;
 mod progress;
 pub mod quorum;
 mod snapshot;
+mod stats;
 mod types;
 
 pub use config::Config;
@@ -126,9 +128,10 @@ pub use message::{
     HeartbeatResponse, InstallSnapshot, InstallSnapshotResponse, Message, ReadIndexRequest,
     ReadIndexResponse, RequestVote, RequestVoteResponse, SnapshotOutcome, TimeoutNow,
 };
-pub use node::{Node, NodeStats};
+pub use node::Node;
 pub use progress::{Progress, ReplicationState};
 pub use snapshot::{Snapshot, SnapshotMeta};
+pub use stats::{IgnoredCounts, IgnoredReason, NodeStats};
 pub use types::{LogIndex, NodeId, ReadId, Term};
 
 #[cfg(doctest)]

@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Run one node.
+    /// Run one node. It logs to stderr; RUST_LOG filters (default `info`, e.g. `debug` or
+    /// `info,stepraft_tokio=debug`).
     Serve(ServeArgs),
     /// Start a local 3-node cluster on 127.0.0.1:7001-7003 (Ctrl-C stops it).
     Cluster {
@@ -201,7 +202,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints the server's and the runtime's events to stderr, filtered by `RUST_LOG` (`info`
+/// when it is unset or does not parse).
+fn install_log_subscriber() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+}
+
 fn run_serve(args: ServeArgs) -> Result<(), String> {
+    install_log_subscriber();
     if args.exit_with_stdin {
         std::thread::spawn(|| {
             // Exiting at any moment is safe: nothing is acknowledged before it is durable.

@@ -15,6 +15,10 @@
 //!   `redb`) the log, hard state and snapshot in one redb file, every record checksummed,
 //!   durable before anything is acknowledged, with a clear error on a damaged or foreign data
 //!   directory.
+//! * Observability: [`tracing`](https://docs.rs/tracing) events from the driver and the
+//!   transports (fields `node`, `term`, `index`, ...; see the driver's module documentation),
+//!   and (feature `metrics`) the module `metrics`: every node's counters in the Prometheus
+//!   text format.
 //!
 //! ## Example: three nodes wired with channels only
 //!
@@ -74,5 +78,7 @@
 
 pub mod codec;
 pub mod driver;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod network;
 pub mod storage;

@@ -18,6 +18,7 @@ use crate::message::{
 use crate::peer_map::PeerMap;
 use crate::progress::Progress;
 use crate::quorum::VoteResult;
+use crate::stats::IgnoredReason;
 use crate::types::{NodeId, Term};
 
 impl<T: Command> Node<T> {
@@ -271,7 +272,7 @@ impl<T: Command> Node<T> {
             | Message::HeartbeatResponse(_)
             | Message::ReadIndexResponse(_)
             | Message::InstallSnapshotResponse(_)
-            | Message::TimeoutNow(_) => self.stats.ignored_messages += 1,
+            | Message::TimeoutNow(_) => self.stats.ignore(IgnoredReason::StaleTerm),
         }
     }
 
@@ -298,12 +299,12 @@ impl<T: Command> Node<T> {
     pub(super) fn on_request_vote_response(&mut self, from: NodeId, response: RequestVoteResponse) {
         let RoleState::Candidate { votes } = &mut self.role else {
             // A late answer to an election already decided.
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::UnexpectedInRole);
             return;
         };
         if !self.membership.is_voter(from) {
             // Only voters count; recording others would let a hostile peer grow the map.
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::NotMember);
             return;
         }
         votes.insert(from, response.granted);
@@ -329,12 +330,16 @@ impl<T: Command> Node<T> {
         }
         let expected = if response.granted { self.term.next() } else { Some(self.term) };
         let RoleState::PreCandidate { votes } = &mut self.role else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::UnexpectedInRole);
             return;
         };
-        if !self.membership.is_voter(from) || Some(response.term) != expected {
-            // A non-voter, or an answer to an earlier pre-vote round.
-            self.stats.ignored_messages += 1;
+        if !self.membership.is_voter(from) {
+            self.stats.ignore(IgnoredReason::NotMember);
+            return;
+        }
+        if Some(response.term) != expected {
+            // An answer to an earlier pre-vote round.
+            self.stats.ignore(IgnoredReason::Outdated);
             return;
         }
         votes.insert(from, response.granted);

@@ -23,6 +23,7 @@ use crate::message::Message;
 use crate::peer_map::PeerMap;
 use crate::progress::Progress;
 use crate::snapshot::{IncomingSnapshot, Snapshot};
+use crate::stats::{IgnoredReason, NodeStats};
 use crate::types::{LogIndex, NodeId, Term};
 use read::{ForwardedRead, LeaderReads};
 
@@ -111,30 +112,6 @@ struct LeaderState {
     /// Snapshot transfer attempts started in this term: the next attempt's id, so that an
     /// answer names exactly one attempt to one follower.
     snapshot_attempts: u64,
-}
-
-/// Counters a runtime can export; they never influence behaviour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NodeStats {
-    /// Messages dropped as malformed, hostile or meaningless in the current state.
-    pub ignored_messages: u64,
-    /// Elections this node started.
-    pub elections_started: u64,
-    /// Reads served under the leader lease, without a heartbeat round.
-    pub lease_reads: u64,
-    /// Snapshots the application reported and this node recorded.
-    pub snapshots_taken: u64,
-    /// Snapshot transfers this node started as a leader.
-    pub snapshots_sent: u64,
-    /// InstallSnapshot chunks this node sent as a leader.
-    pub snapshot_chunks_sent: u64,
-    /// Snapshot data bytes in those chunks.
-    pub snapshot_bytes_sent: u64,
-    /// Times a follower reported a gap in a transfer and the leader started a new attempt
-    /// from the follower's offset.
-    pub snapshot_restarts: u64,
-    /// Snapshots this node installed from a leader.
-    pub snapshots_installed: u64,
 }
 
 /// Outputs collected during one step, assembled in contract order by `finish_step`.
@@ -296,7 +273,7 @@ impl<T: Command> Node<T> {
 
     fn on_receive(&mut self, from: NodeId, message: Message<T>) {
         if from == self.config.id {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::FromSelf);
             return;
         }
         match message {
@@ -315,7 +292,7 @@ impl<T: Command> Node<T> {
                 if !request.transfer && self.is_in_leader_lease() {
                     // CheckQuorum stickiness: a live leader is known, so this election can only
                     // be a disruption (a node returning from a partition); don't join it.
-                    self.stats.ignored_messages += 1;
+                    self.stats.ignore(IgnoredReason::LeaderLease);
                     return;
                 }
             }
@@ -413,7 +390,7 @@ impl<T: Command> Node<T> {
     fn on_persisted(&mut self, index: LogIndex, term: Term) {
         if index <= self.durable_index || self.log.term(index) != Ok(term) {
             // Stale, duplicated, or for entries that were since replaced.
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::Outdated);
             return;
         }
         self.durable_index = index;
@@ -703,10 +680,13 @@ fn peer_progress<'a>(
         RoleState::Leader(leader) => leader.progress.get_mut(peer),
         RoleState::Follower { .. }
         | RoleState::PreCandidate { .. }
-        | RoleState::Candidate { .. } => None,
+        | RoleState::Candidate { .. } => {
+            stats.ignore(IgnoredReason::UnexpectedInRole);
+            return None;
+        }
     };
     if progress.is_none() {
-        stats.ignored_messages += 1;
+        stats.ignore(IgnoredReason::NotMember);
     }
     progress
 }

@@ -28,6 +28,7 @@ use crate::entry::Command;
 use crate::error::ReadError;
 use crate::io::Output;
 use crate::message::{Message, ReadIndexRequest, ReadIndexResponse};
+use crate::stats::IgnoredReason;
 use crate::types::{LogIndex, NodeId, ReadId};
 
 /// Who asked for a read.
@@ -256,12 +257,12 @@ impl<T: Command> Node<T> {
 
     pub(super) fn on_read_index_response(&mut self, response: ReadIndexResponse) {
         let RoleState::Follower { forwarded_reads, .. } = &mut self.role else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::UnexpectedInRole);
             return;
         };
         let Some(position) = forwarded_reads.iter().position(|read| read.id == response.id) else {
             // Unknown, duplicated or already timed out.
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::Outdated);
             return;
         };
         forwarded_reads.remove(position);

@@ -8,6 +8,7 @@ use crate::message::{
     AppendEntries, AppendEntriesResponse, AppendOutcome, ConflictHint, Heartbeat,
     HeartbeatResponse, Message,
 };
+use crate::stats::IgnoredReason;
 use crate::types::{LogIndex, NodeId};
 
 impl<T: Command> Node<T> {
@@ -177,8 +178,12 @@ impl<T: Command> Node<T> {
     }
 
     pub(super) fn on_append_entries(&mut self, from: NodeId, request: AppendEntries<T>) {
-        if !is_well_formed(&request) || !self.accept_leader(from) {
-            self.stats.ignored_messages += 1;
+        if !is_well_formed(&request) {
+            self.stats.ignore(IgnoredReason::Malformed);
+            return;
+        }
+        if !self.accept_leader(from) {
+            self.stats.ignore(IgnoredReason::NotFromLeader);
             return;
         }
         let term = self.term;
@@ -205,7 +210,7 @@ impl<T: Command> Node<T> {
         }
         let last_new = request.prev_log_index.plus(request.entries.len() as u64);
         if !self.append_from_leader(request.entries) {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::ContradictsCommitted);
             return;
         }
         // §5.3: commit up to the leader's commit, but only what this message proved matches.
@@ -299,13 +304,13 @@ impl<T: Command> Node<T> {
             // honest follower of this leader.
             AppendOutcome::Success { .. }
             | AppendOutcome::Conflict { .. }
-            | AppendOutcome::StaleTerm => self.stats.ignored_messages += 1,
+            | AppendOutcome::StaleTerm => self.stats.ignore(IgnoredReason::Malformed),
         }
     }
 
     pub(super) fn on_heartbeat(&mut self, from: NodeId, heartbeat: Heartbeat) {
         if !self.accept_leader(from) {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::NotFromLeader);
             return;
         }
         self.commit = self.commit.max(heartbeat.commit.min(self.log.last_index()));
@@ -316,11 +321,11 @@ impl<T: Command> Node<T> {
     pub(super) fn on_heartbeat_response(&mut self, from: NodeId, response: HeartbeatResponse) {
         let last_index = self.log.last_index();
         let RoleState::Leader(leader) = &mut self.role else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::UnexpectedInRole);
             return;
         };
         let Some(progress) = leader.progress.get_mut(from) else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::NotMember);
             return;
         };
         progress.on_heartbeat_response();

@@ -12,6 +12,7 @@ use crate::membership::Membership;
 use crate::message::{InstallSnapshot, InstallSnapshotResponse, Message, SnapshotOutcome};
 use crate::progress::ChunkAnswer;
 use crate::snapshot::{IncomingSnapshot, Snapshot, SnapshotMeta};
+use crate::stats::IgnoredReason;
 use crate::types::{LogIndex, NodeId};
 
 impl<T: Command> Node<T> {
@@ -118,7 +119,7 @@ impl<T: Command> Node<T> {
             && chunk.meta.term <= chunk.term
             && chunk.offset.checked_add(chunk.data.len() as u64) <= Some(chunk.total_bytes);
         if !self.accept_leader(from) {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::NotFromLeader);
             return;
         }
         let outcome = if !consistent {
@@ -135,7 +136,7 @@ impl<T: Command> Node<T> {
             match self.receive_chunk(chunk) {
                 Some(outcome) => outcome,
                 None => {
-                    self.stats.ignored_messages += 1;
+                    self.stats.ignore(IgnoredReason::Outdated);
                     return;
                 }
             }
@@ -223,11 +224,11 @@ impl<T: Command> Node<T> {
     ) {
         let last_index = self.log.last_index();
         let RoleState::Leader(leader) = &mut self.role else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::UnexpectedInRole);
             return;
         };
         let Some(progress) = leader.progress.get_mut(from) else {
-            self.stats.ignored_messages += 1;
+            self.stats.ignore(IgnoredReason::NotMember);
             return;
         };
         let fresh_attempt = leader.snapshot_attempts + 1;
@@ -243,7 +244,8 @@ impl<T: Command> Node<T> {
             }
             SnapshotOutcome::Installed { .. } => {
                 // An install beyond our log: not from an honest follower of this leader.
-                ChunkAnswer::Ignored
+                self.stats.ignore(IgnoredReason::Malformed);
+                return;
             }
             _ if !current => ChunkAnswer::Ignored,
             SnapshotOutcome::Received { next_offset } => {
@@ -260,7 +262,7 @@ impl<T: Command> Node<T> {
         match answer {
             ChunkAnswer::Ignored => {
                 // About an attempt that is over, or a transfer restarted or finished.
-                self.stats.ignored_messages += 1;
+                self.stats.ignore(IgnoredReason::Outdated);
                 return;
             }
             ChunkAnswer::Restarted => {

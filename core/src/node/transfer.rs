@@ -7,6 +7,7 @@ use crate::entry::Command;
 use crate::error::TransferError;
 use crate::io::Output;
 use crate::message::{Message, TimeoutNow};
+use crate::stats::IgnoredReason;
 use crate::types::NodeId;
 
 /// A transfer in progress.
@@ -83,8 +84,10 @@ impl<T: Command> Node<T> {
                 self.become_candidate(true)
             }
             RoleState::PreCandidate { .. } => self.become_candidate(true),
-            RoleState::Follower { .. } | RoleState::Candidate { .. } | RoleState::Leader(_) => {
-                self.stats.ignored_messages += 1
+            // Another node claims to lead the term this node follows a leader of.
+            RoleState::Follower { .. } => self.stats.ignore(IgnoredReason::NotFromLeader),
+            RoleState::Candidate { .. } | RoleState::Leader(_) => {
+                self.stats.ignore(IgnoredReason::UnexpectedInRole)
             }
         }
     }

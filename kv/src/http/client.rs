@@ -21,6 +21,8 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
     /// The `Location` header.
     pub location: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
 }
 
 /// Why a request got no response. Whether it took effect is unknown.
@@ -204,13 +206,15 @@ fn read_response(
         Err(error) => return Err(bad(error.to_string())),
     }
     let status = parsed.code.ok_or_else(|| bad("no status".into()))?;
-    let (mut length, mut location) = (0usize, None);
+    let (mut length, mut location, mut content_type) = (0usize, None, None);
     for header in parsed.headers.iter() {
         let value = String::from_utf8_lossy(header.value).trim().to_owned();
         if header.name.eq_ignore_ascii_case("content-length") {
             length = value.parse().map_err(|_| bad(format!("content-length {value:?}")))?;
         } else if header.name.eq_ignore_ascii_case("location") {
             location = Some(value);
+        } else if header.name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(value);
         }
     }
     if length > BODY_BYTES_MAX {
@@ -218,5 +222,5 @@ fn read_response(
     }
     let mut body = vec![0; length];
     connection.read_exact(&mut body).map_err(io)?;
-    Ok(HttpResponse { status, body, location })
+    Ok(HttpResponse { status, body, location, content_type })
 }

@@ -157,8 +157,10 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, u64)>, RequestErr
 pub struct Response {
     /// The status code.
     pub status: u16,
-    /// The JSON body.
+    /// The body.
     pub body: Vec<u8>,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
     /// A `Location` header (redirects).
     pub location: Option<String>,
 }
@@ -168,7 +170,12 @@ impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
         let mut body = serde_json::to_vec(value).unwrap_or_default();
         body.push(b'\n');
-        Response { status, body, location: None }
+        Response { status, body, content_type: "application/json", location: None }
+    }
+
+    /// A response of `content_type` (text; the metrics).
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Response {
+        Response { status, body: body.into_bytes(), content_type, location: None }
     }
 }
 
@@ -182,9 +189,10 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
     close: bool,
 ) -> std::io::Result<()> {
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
         response.status,
         reason(response.status),
+        response.content_type,
         response.body.len()
     );
     if let Some(location) = &response.location {

@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stepraft::{LogIndex, MembershipChange, NodeId, Payload};
+use stepraft::{LogIndex, MembershipChange, NodeId, Payload, Role};
 use tokio::sync::{mpsc, oneshot};
 
 use super::app::{AppRequest, Reply};
 use super::error::ApiError;
 use crate::command::{KvOp, KvOutcome};
 use crate::http::server::{Request, Response};
+use stepraft_tokio::metrics::{NodeMetrics, CONTENT_TYPE};
 use stepraft_tokio::network::peers::TransportStats;
 use stepraft_tokio::network::PeerBook;
 
@@ -28,12 +29,20 @@ pub struct ApiContext {
     pub book: PeerBook,
     /// Transport counters, for `/status`.
     pub stats: std::sync::Arc<TransportStats>,
+    /// The node's metrics, for `/metrics`.
+    pub metrics: NodeMetrics,
     /// How long a handler waits for the cluster before answering `504`.
     pub request_timeout: Duration,
 }
 
 /// Serves one request.
 pub async fn handle(context: &ApiContext, request: &Request) -> Response {
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    match (request.method.as_str(), segments.as_slice()) {
+        ("GET", ["metrics"]) => return Response::text(200, CONTENT_TYPE, context.metrics.encode()),
+        ("GET", ["health"]) => return health(context).await,
+        _ => {}
+    }
     let target = if request.query.is_empty() {
         request.path.clone()
     } else {
@@ -102,9 +111,17 @@ async fn route(context: &ApiContext, request: &Request) -> Result<Value, ApiErro
             ask(context, |reply| AppRequest::Transfer(NodeId(id), reply)).await?;
             Ok(json!({ "transferring_to": id }))
         }
-        (_, ["status"] | ["kv", _] | ["kv", _, "cas"] | ["log"] | ["members", ..] | ["leader"]) => {
-            Err(ApiError::MethodNotAllowed)
-        }
+        (
+            _,
+            ["status"]
+            | ["kv", _]
+            | ["kv", _, "cas"]
+            | ["log"]
+            | ["members", ..]
+            | ["leader"]
+            | ["metrics"]
+            | ["health"],
+        ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -135,6 +152,29 @@ async fn write(context: &ApiContext, op: KvOp) -> Result<Value, ApiError> {
     })
 }
 
+/// `200` with the role and leader while the driver runs and a leader is known (or this node
+/// leads), `503` otherwise: for load balancers and orchestrators.
+async fn health(context: &ApiContext) -> Response {
+    match ask(context, AppRequest::Status).await {
+        Ok(status) => {
+            let led = status.leader.is_some() || status.role == Role::Leader;
+            let body = json!({
+                "status": if led { "ok" } else { "no leader" },
+                "role": role_name(status.role),
+                "leader": status.leader.map(|leader| leader.0),
+            });
+            Response::json(if led { 200 } else { 503 }, &body)
+        }
+        Err(error) => {
+            Response::json(503, &json!({ "status": "unavailable", "error": error.to_string() }))
+        }
+    }
+}
+
+fn role_name(role: Role) -> String {
+    format!("{role:?}").to_lowercase()
+}
+
 async fn status(context: &ApiContext) -> Result<Value, ApiError> {
     let status = ask(context, AppRequest::Status).await?;
     let ids =
@@ -147,7 +187,7 @@ async fn status(context: &ApiContext) -> Result<Value, ApiError> {
         .collect();
     Ok(json!({
         "id": status.id.0,
-        "role": format!("{:?}", status.role).to_lowercase(),
+        "role": role_name(status.role),
         "term": status.term.0,
         "leader": status.leader.map(|l| l.0),
         "leader_address": status.leader.and_then(|l| context.book.address(l)),
@@ -270,6 +310,7 @@ mod tests {
             app,
             book: PeerBook::new([]),
             stats: Arc::new(TransportStats::default()),
+            metrics: NodeMetrics::new(NodeId(1)),
             request_timeout: Duration::from_millis(50),
         }
     }
@@ -282,6 +323,31 @@ mod tests {
             body: br#"{"value":"v"}"#.to_vec(),
             close: false,
         }
+    }
+
+    fn get(path: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path: path.into(),
+            query: String::new(),
+            body: Vec::new(),
+            close: false,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn health_is_503_when_the_node_does_not_answer_and_metrics_are_text() {
+        let (app, stopped) = mpsc::channel(1);
+        drop(stopped);
+        let context = context(app);
+        let health = handle(&context, &get("/health")).await;
+        assert_eq!(health.status, 503);
+        let body: Value = serde_json::from_slice(&health.body).expect("json");
+        assert_eq!(body["status"], "unavailable");
+        let metrics = handle(&context, &get("/metrics")).await;
+        assert_eq!((metrics.status, metrics.content_type), (200, CONTENT_TYPE));
+        let text = String::from_utf8(metrics.body).expect("utf-8");
+        assert!(text.contains("stepraft_term{node=\"1\"} 0\n"), "{text}");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -12,6 +12,7 @@ use crate::command::{KvCommand, KvOp, KvOutcome, KvState, Tag};
 use stepraft_tokio::driver::{
     Applied, Committed, Leadership, NodeClient, NodeStatus, Request, RequestError, Response,
 };
+use stepraft_tokio::metrics::NodeMetrics;
 use stepraft_tokio::network::PeerBook;
 
 /// A reply channel.
@@ -95,6 +96,8 @@ pub struct App {
     snapshot_index: LogIndex,
     /// Whether a snapshot request is with the driver.
     snapshot_pending: bool,
+    /// Where the applied index is reported (the apply lag of `/metrics`).
+    metrics: Option<NodeMetrics>,
 }
 
 impl App {
@@ -125,7 +128,14 @@ impl App {
             snapshot_every,
             snapshot_index: LogIndex(0),
             snapshot_pending: false,
+            metrics: None,
         }
+    }
+
+    /// Reports the applied index to `metrics` after every delivery.
+    pub fn report_applied_to(mut self, metrics: NodeMetrics) -> App {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until the driver stops.
@@ -145,9 +155,10 @@ impl App {
                 Some(request) = requests.recv() => self.on_request(request),
                 Ok(()) = leadership.changed() => {
                     let Leadership { term, leader, role } = *leadership.borrow_and_update();
-                    eprintln!(
-                        "node {}: {role:?} in term {}, leader {:?}",
-                        self.me.0,
+                    // Debug only: the driver logs every change at info, with these fields.
+                    tracing::debug!(
+                        node = self.me.0,
+                        "{role:?} in term {}, leader {:?}",
                         term.0,
                         leader.map(|l| l.0)
                     );
@@ -216,6 +227,9 @@ impl App {
             }
             Applied::Restore(snapshot) => self.restore(&snapshot),
         }
+        if let Some(metrics) = &self.metrics {
+            metrics.set_application_applied(self.applied);
+        }
         self.release_reads();
     }
 
@@ -270,9 +284,11 @@ impl App {
             }
             // Every node of a cluster runs this code: undecodable data means a snapshot from
             // another build. Keep serving what we have, loudly.
-            Err(error) => eprintln!(
-                "node {}: cannot decode the snapshot at {}: {error}",
-                self.me.0, snapshot.meta.index.0
+            Err(error) => tracing::error!(
+                node = self.me.0,
+                index = snapshot.meta.index.0,
+                "cannot decode the snapshot at {}: {error}",
+                snapshot.meta.index.0
             ),
         }
         self.applied = snapshot.meta.index;
@@ -317,7 +333,7 @@ impl App {
             }
             (Waiter::Status(reply), Response::Status(mut status)) => {
                 status.applied = self.applied;
-                let _ = reply.send(Ok(status));
+                let _ = reply.send(Ok(*status));
             }
             (Waiter::Range(reply), Response::Entries(entries)) => {
                 let _ = reply.send(Ok(entries));

@@ -191,19 +191,22 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         learners_max: options.effective_learners_max(),
         forward_to_leader: true,
     })?;
+    handle.metrics.attach_transport(Arc::clone(&stats));
     let (app_sender, app_requests) = mpsc::channel(4096);
-    let app = App::new(options.id, book.clone(), handle.client.clone(), options.snapshot_every);
+    let app = App::new(options.id, book.clone(), handle.client.clone(), options.snapshot_every)
+        .report_applied_to(handle.metrics.clone());
     tokio::spawn(app.run(app_requests, handle.applied, handle.leadership));
     let api = Arc::new(ApiContext {
         me: options.id,
         app: app_sender,
         book,
         stats,
+        metrics: handle.metrics.clone(),
         request_timeout: options.request_timeout,
     });
-    eprintln!(
-        "node {}: listening on {} (data {})",
-        options.id.0,
+    tracing::info!(
+        node = options.id.0,
+        "listening on {} (data {})",
         options.listen,
         options.data.display()
     );
@@ -249,10 +252,10 @@ fn node_config(options: &ServeOptions) -> Result<Config, ServeError> {
             text_bytes_max: options.body_bytes_max(),
         };
         let limits = bounds.fit(&mut config)?;
-        eprintln!(
-            "node {}: udp datagrams of {DATAGRAM_BYTES_MAX} bytes: snapshot chunks of {} bytes, \
+        tracing::info!(
+            node = options.id.0,
+            "udp datagrams of {DATAGRAM_BYTES_MAX} bytes: snapshot chunks of {} bytes, \
              appends of at most {} entries and {} command bytes",
-            options.id.0,
             limits.snapshot_chunk_bytes,
             limits.entries_per_message_max,
             limits.bytes_per_message_max
@@ -289,7 +292,9 @@ async fn connection(
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let reader = std::io::Cursor::new(buffer.split_off(MAGIC.len())).chain(stream);
         if let Err(error) = read_peer_frames(reader, &inbound).await {
-            eprintln!("node {}: closed peer connection from {peer}: {error}", inbound.me.0);
+            // Debug only: a refusal is already a warning from the transport (with rate sense),
+            // and a peer that keeps being refused reconnects every few milliseconds.
+            tracing::debug!(node = inbound.me.0, "closed peer connection from {peer}: {error}");
         }
         return;
     }

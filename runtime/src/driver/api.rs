@@ -126,8 +126,9 @@ pub enum Response<T> {
         /// Its index.
         index: LogIndex,
     },
-    /// The node's state.
-    Status(NodeStatus),
+    /// The node's state (boxed: it is many times larger than every other answer, and each
+    /// request's reply channel is as large as its largest answer).
+    Status(Box<NodeStatus>),
     /// The request was not served.
     Failed(RequestError),
 }

@@ -161,7 +161,7 @@ impl<T> NodeClient<T> {
     /// [`RequestError::NotRunning`] or [`RequestError::Stopped`].
     pub async fn status(&self) -> Result<NodeStatus, RequestError> {
         match self.call(Request::Status).await? {
-            Response::Status(status) => Ok(status),
+            Response::Status(status) => Ok(*status),
             Response::Failed(error) => Err(error),
             other => unexpected(other),
         }

@@ -6,11 +6,21 @@
 //! elapsed come before every other input: see `clock.rs`), messages from its [`Inbound`]
 //! queue and requests from its clients, and executes the outputs in contract order:
 //! **persist** (one write + one fsync per batch) → **send** → **apply** and answers.
+//!
+//! It emits `tracing` events with the node's id in the field `node`: at `info`, leadership
+//! changes (`term`, `leader`, `role`), elections started, membership changes applied
+//! (`index`, `term`, `voters`, `outgoing`, `learners`), snapshots taken, transfers started and
+//! restores; at `warn`, a persist slower than [`SLOW_PERSIST`]; at `error`, a failed persist
+//! (the driver then stops); at `debug`, inputs the core ignored, by
+//! [`IgnoredReason`](stepraft::IgnoredReason), whenever a count reaches a power of two (the
+//! first, the second, the fourth, ...: a peer that keeps sending the same stale message does
+//! not make a line per tick).
 
 mod api;
 mod batch;
 mod client;
 mod clock;
+mod observe;
 mod run;
 
 use std::time::Duration;
@@ -21,6 +31,8 @@ use tokio::task::JoinHandle;
 
 pub use api::{Applied, Committed, Leadership, NodeStatus, Request, RequestError, Response};
 pub use client::{Call, NodeClient};
+#[cfg(feature = "metrics")]
+pub(crate) use observe::Written;
 
 use crate::network::{Inbound, Outbox};
 use crate::storage::{Storage, StorageError};
@@ -96,10 +108,19 @@ pub struct NodeHandle<T> {
     pub leadership: watch::Receiver<Leadership>,
     /// The driver task; it ends with an error when storage fails.
     pub task: JoinHandle<Result<(), DriverError>>,
+    /// The node's metrics, updated after every batch ([`crate::metrics`]).
+    #[cfg(feature = "metrics")]
+    pub metrics: crate::metrics::NodeMetrics,
 }
 
 /// Bound of the request queue.
 const QUEUE_CAPACITY: usize = 4096;
+
+/// A persist (one batch's write and fsync) that takes longer than this is logged as a
+/// warning (and counted in `stepraft_storage_slow_persists_total` with the `metrics`
+/// feature): the node's followers and clients wait that long, and a leader that persists this
+/// slowly risks losing its lease or its leadership.
+pub const SLOW_PERSIST: Duration = Duration::from_secs(1);
 
 /// Restores the node from `setup.storage` and spawns its driver on the current tokio runtime.
 ///
@@ -121,6 +142,9 @@ where
     let initial = Leadership { term: node.term(), leader: node.leader(), role: node.role() };
     let (leadership_sender, leadership) = watch::channel(initial);
     let streams = run::Streams { applied: applied_sender, leadership: leadership_sender };
+    let observer = observe::Observer::new(&node);
+    #[cfg(feature = "metrics")]
+    let metrics = observer.metrics().clone();
     let driver = run::Driver::new(
         node,
         setup.storage,
@@ -128,9 +152,17 @@ where
         streams,
         setup.learners_max,
         setup.forward_to_leader,
+        observer,
     );
     let task = tokio::spawn(driver.run(setup.inbound, requests, setup.tick));
-    Ok(NodeHandle { client: NodeClient { calls }, applied, leadership, task })
+    Ok(NodeHandle {
+        client: NodeClient { calls },
+        applied,
+        leadership,
+        task,
+        #[cfg(feature = "metrics")]
+        metrics,
+    })
 }
 
 #[cfg(test)]
@@ -181,6 +213,61 @@ mod tests {
         let remove = Request::ChangeMembership(MembershipChange::RemoveNode(NodeId(2)));
         let third = answer(&node, remove).await;
         assert!(matches!(third, Response::Committed { .. }), "{third:?}");
+    }
+
+    /// The value of the series `name{labels}` in a metrics text, if it is there once.
+    #[cfg(feature = "metrics")]
+    fn metric(text: &str, series: &str) -> Option<f64> {
+        let mut values =
+            text.lines().filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+        let value = values.next()?.parse().ok();
+        assert!(values.next().is_none(), "{series} once");
+        value
+    }
+
+    /// A running node's metrics follow what it does: a proposal is persisted (the counters
+    /// and the fsync histogram grow), committed and delivered, and the role is leader.
+    #[cfg(feature = "metrics")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_metrics_of_a_running_node_show_its_persists_and_commits() {
+        let mut node = spawn_first_of(1, Duration::from_millis(1), usize::MAX);
+        let term = wait_until_leading(&mut node).await;
+        // The metrics are published after the batch that made the node leader.
+        let status = node.client.status().await.expect("runs");
+        assert_eq!(status.term, term);
+        let before = node.metrics.encode();
+        let get = |text: &str, series: &str| {
+            metric(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        };
+        let persists = get(&before, "stepraft_storage_persists_total{node=\"1\"}");
+        assert!(persists >= 1.0, "the election's vote was persisted");
+        let committed = node.client.propose(vec!["x".into()]).await.expect("commits");
+        node.client.status().await.expect("runs");
+        let after = node.metrics.encode();
+        assert!(get(&after, "stepraft_storage_persists_total{node=\"1\"}") > persists);
+        let histogram_count = get(&after, "stepraft_storage_persist_seconds_count{node=\"1\"}");
+        let infinite = "stepraft_storage_persist_seconds_bucket{node=\"1\",le=\"+Inf\"}";
+        assert_eq!(get(&after, infinite), histogram_count);
+        assert_eq!(
+            histogram_count,
+            get(&after, "stepraft_storage_persists_total{node=\"1\"}"),
+            "one observation per persist"
+        );
+        assert!(get(&after, "stepraft_storage_appended_entries_total{node=\"1\"}") >= 2.0);
+        assert_eq!(get(&after, "stepraft_storage_appended_bytes_total{node=\"1\"}"), 1.0, "\"x\"");
+        let last = committed.last.0 as f64;
+        assert!(get(&after, "stepraft_commit_index{node=\"1\"}") >= last);
+        assert!(get(&after, "stepraft_delivered_index{node=\"1\"}") >= last);
+        assert_eq!(get(&after, "stepraft_role{node=\"1\",role=\"leader\"}"), 1.0);
+        assert_eq!(get(&after, "stepraft_leader_id{node=\"1\"}"), 1.0);
+        assert_eq!(get(&after, "stepraft_term{node=\"1\"}"), term.0 as f64);
+        assert!(get(&after, "stepraft_leader_changes_total{node=\"1\"}") >= 1.0);
+        assert_eq!(get(&after, "stepraft_elections_started_total{node=\"1\"}"), 1.0);
+        // The application has not reported, so no lag is claimed; once it has, it is.
+        assert_eq!(metric(&after, "stepraft_apply_lag_entries{node=\"1\"}"), None);
+        node.metrics.set_application_applied(LogIndex(committed.last.0 - 1));
+        let lag = get(&node.metrics.encode(), "stepraft_apply_lag_entries{node=\"1\"}");
+        assert_eq!(lag, 1.0);
     }
 
     /// After a stall, the elapsed ticks are stepped before the request that waited through

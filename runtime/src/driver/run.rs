@@ -15,6 +15,7 @@ use super::api::{Applied, Committed, Leadership, NodeStatus, Request, RequestErr
 use super::batch::{Action, Batch, Reply};
 use super::client::Call;
 use super::clock::TickClock;
+use super::observe::{Observer, Written};
 use super::DriverError;
 use crate::network::{ForwardAnswer, Forwarded, Inbound, Outbox, PeerMessage};
 use crate::storage::Storage;
@@ -72,6 +73,7 @@ pub(super) struct Driver<T, S, O> {
     scratch: Vec<Output<T>>,
     /// See [`super::NodeSetup::learners_max`].
     learners_max: usize,
+    observer: Observer,
 }
 
 impl<T, S, O> Driver<T, S, O>
@@ -87,6 +89,7 @@ where
         streams: Streams<T>,
         learners_max: usize,
         forward_to_leader: bool,
+        observer: Observer,
     ) -> Self {
         Driver {
             node,
@@ -105,6 +108,7 @@ where
             forwarded_commits: Vec::new(),
             scratch: Vec::new(),
             learners_max,
+            observer,
         }
     }
 
@@ -165,7 +169,9 @@ where
                     Err(_) => break,
                 }
             }
-            if let Some((index, term)) = self.execute(batch).await? {
+            let persisted = self.execute(batch).await?;
+            self.observer.after_batch(&self.node, self.applied);
+            if let Some((index, term)) = persisted {
                 follow_up = Some(Input::Persisted { index, term });
             }
         }
@@ -302,7 +308,7 @@ where
                     membership: self.node.membership().clone(),
                     stats: self.node.stats(),
                 };
-                batch.actions.push(Action::Respond(id, Response::Status(status)));
+                batch.actions.push(Action::Respond(id, Response::Status(Box::new(status))));
             }
         }
     }
@@ -464,7 +470,14 @@ where
         let Batch { persists, actions, async_last } = batch;
         if !persists.is_empty() {
             let storage = Arc::clone(&self.storage);
-            tokio::task::spawn_blocking(move || storage.persist(&persists)).await??;
+            let written = Written::of(&persists);
+            let (result, elapsed) = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                (storage.persist(&persists), started.elapsed())
+            })
+            .await?;
+            self.observer.on_persist(written, elapsed, result.as_ref().err());
+            result?;
         }
         for action in actions {
             match action {
@@ -480,6 +493,7 @@ where
             Output::Send { to, message } => self.outbox.send(to, PeerMessage::Raft(message)),
             Output::Apply(entries) => self.on_apply(entries),
             Output::LeaderChanged { term, leader, role } => {
+                self.observer.on_leader_changed(term, leader, role);
                 self.streams.leadership.send_replace(Leadership { term, leader, role });
             }
             Output::Accepted { proposal, first, last, term } => {
@@ -521,6 +535,7 @@ where
     /// The state machine starts over from a snapshot: proposals it covers have an unknown
     /// outcome here, and reads up to its index are ready.
     fn on_restore(&mut self, snapshot: Snapshot) {
+        self.observer.on_restore(&snapshot);
         let index = snapshot.meta.index;
         let covered: Vec<LogIndex> = self.appended.range(..=index).map(|(&last, _)| last).collect();
         self.applied = index;
@@ -549,6 +564,7 @@ where
             }
         }
         self.applied = last;
+        self.observer.on_applied(&entries);
         // The entries go out before their answers: a caller that hears "committed" finds them
         // on the stream.
         self.deliver(Applied::Entries(entries));

@@ -103,9 +103,9 @@ impl TransportStats {
         }
     }
 
-    /// Adds one to `counter`.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Adds one to `counter` and returns the new count.
+    pub fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Counts a message from `me` to `to` that encodes to `length` bytes, above the
@@ -120,15 +120,27 @@ impl TransportStats {
         length: usize,
         limit: usize,
     ) {
-        let count = self.oversized_outgoing.fetch_add(1, Ordering::Relaxed) + 1;
-        if count.is_power_of_two() {
-            eprintln!(
-                "node {}: error: {kind} to node {} not sent: {length} bytes exceed the \
-                 transport's limit of {limit} (oversized_outgoing = {count})",
-                me.0, to.0
+        let count = TransportStats::bump(&self.oversized_outgoing);
+        if is_logged(count) {
+            tracing::error!(
+                node = me.0,
+                to = to.0,
+                kind,
+                bytes = length,
+                limit,
+                oversized_outgoing = count,
+                "message not sent: larger than the transport's limit"
             );
         }
     }
+}
+
+/// Whether the `count`-th occurrence of a repeated event is logged: the first, then each time
+/// the count reaches a power of two. A peer that retries every tick (or reconnects every few
+/// milliseconds) then makes a few dozen lines in a day, not one per attempt, and every line
+/// still says how many there were.
+pub fn is_logged(count: u64) -> bool {
+    count.is_power_of_two()
 }
 
 /// The name of a message's kind, for logs.
@@ -224,26 +236,104 @@ impl<T> InboundContext<T> {
         (context, inbound)
     }
 
-    /// Checks an envelope's cluster, sender and addressee, counting refusals.
+    /// Checks an envelope's cluster, sender and addressee, counting refusals and logging
+    /// them as warnings (a misconfigured peer: the first, then at powers of two of the count,
+    /// see [`is_logged`]).
     ///
     /// # Errors
     /// [`RefusedMessage`] when the message must not reach the node.
     pub fn check(&self, envelope: &Envelope<T>) -> Result<(), RefusedMessage> {
-        if envelope.cluster_id != self.cluster_id {
-            TransportStats::bump(&self.stats.wrong_cluster);
-            return Err(RefusedMessage::WrongCluster {
-                ours: self.cluster_id,
-                theirs: envelope.cluster_id,
-            });
+        let stats = &self.stats;
+        let (refusal, counter, name) = if envelope.cluster_id != self.cluster_id {
+            let theirs = envelope.cluster_id;
+            let refusal = RefusedMessage::WrongCluster { ours: self.cluster_id, theirs };
+            (refusal, &stats.wrong_cluster, "wrong_cluster")
+        } else if envelope.to != self.me {
+            let refusal = RefusedMessage::NotForMe { to: envelope.to, me: self.me };
+            (refusal, &stats.unknown_peer, "unknown_peer")
+        } else if !self.book.contains(envelope.from) {
+            (RefusedMessage::UnknownPeer(envelope.from), &stats.unknown_peer, "unknown_peer")
+        } else {
+            return Ok(());
+        };
+        let count = TransportStats::bump(counter);
+        if is_logged(count) {
+            let from = envelope.from.0;
+            tracing::warn!(
+                node = self.me.0,
+                from,
+                counter = name,
+                count,
+                "refused a message: {refusal}"
+            );
         }
-        if envelope.to != self.me {
-            TransportStats::bump(&self.stats.unknown_peer);
-            return Err(RefusedMessage::NotForMe { to: envelope.to, me: self.me });
+        Err(refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use stepraft::{Heartbeat, LogIndex, Term};
+
+    /// Counts the events at `level` that reach it.
+    struct Counting {
+        level: tracing::Level,
+        events: Arc<AtomicUsize>,
+    }
+
+    impl tracing::Subscriber for Counting {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
         }
-        if !self.book.contains(envelope.from) {
-            TransportStats::bump(&self.stats.unknown_peer);
-            return Err(RefusedMessage::UnknownPeer(envelope.from));
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
         }
-        Ok(())
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == self.level {
+                self.events.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// A peer of another cluster that retries every tick makes a warning for the first
+    /// message and then at every power of two of the count, never one per message.
+    #[test]
+    fn refusals_are_counted_each_and_logged_at_powers_of_two() {
+        let (sender, _receiver) = mpsc::channel(1);
+        let context = InboundContext::<String> {
+            me: NodeId(1),
+            cluster_id: 7,
+            book: PeerBook::new([(NodeId(2), "127.0.0.1:1".to_owned())]),
+            sender,
+            stats: Arc::new(TransportStats::default()),
+        };
+        let heartbeat = PeerMessage::Raft(Message::Heartbeat(Heartbeat {
+            term: Term(1),
+            commit: LogIndex(0),
+            round: 0,
+        }));
+        let envelope =
+            Envelope { cluster_id: 8, from: NodeId(2), to: NodeId(1), message: heartbeat };
+        let warnings = Arc::new(AtomicUsize::new(0));
+        let subscriber = Counting { level: tracing::Level::WARN, events: Arc::clone(&warnings) };
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..1000 {
+                assert!(matches!(
+                    context.check(&envelope),
+                    Err(RefusedMessage::WrongCluster { .. })
+                ));
+            }
+        });
+        assert_eq!(context.stats.counts().wrong_cluster, 1000);
+        // 1, 2, 4, ..., 512.
+        assert_eq!(warnings.load(Ordering::Relaxed), 10);
+        let accepted = Envelope { cluster_id: 7, ..envelope };
+        assert!(context.check(&accepted).is_ok());
     }
 }

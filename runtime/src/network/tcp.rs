@@ -13,7 +13,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::peers::{message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats};
+use super::peers::{
+    is_logged, message_kind, InboundContext, PeerBook, RefusedMessage, TransportStats,
+};
 use super::{Outbox, PeerMessage, Transport, TransportConfig};
 use crate::codec::{self, Envelope, WireError, FRAME_BYTES_MAX, MAGIC};
 
@@ -44,7 +46,7 @@ impl<T> TcpOutbox<T> {
     fn queue(&mut self, to: NodeId) -> &mpsc::Sender<Vec<u8>> {
         self.queues.entry(to).or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(PEER_QUEUE_FRAMES);
-            tokio::spawn(peer_writer(to, self.book.clone(), receiver));
+            tokio::spawn(peer_writer(self.me, to, self.book.clone(), receiver));
             sender
         })
     }
@@ -61,43 +63,82 @@ impl<T: Serialize + Send + 'static> Outbox<T> for TcpOutbox<T> {
                 return;
             }
             Err(_) => {
-                TransportStats::bump(&self.stats.dropped_outgoing);
+                self.count_dropped(to, kind, "did not encode");
                 return;
             }
         };
         if self.queue(to).try_send(frame).is_err() {
-            TransportStats::bump(&self.stats.dropped_outgoing);
+            self.count_dropped(to, kind, "the peer's queue is full");
         }
     }
 }
 
-/// Keeps one connection to `peer` alive and writes its queued frames.
-async fn peer_writer(peer: NodeId, book: PeerBook, mut queue: mpsc::Receiver<Vec<u8>>) {
+impl<T> TcpOutbox<T> {
+    fn count_dropped(&self, to: NodeId, kind: &str, why: &str) {
+        let count = TransportStats::bump(&self.stats.dropped_outgoing);
+        if is_logged(count) {
+            let (node, to) = (self.me.0, to.0);
+            tracing::debug!(node, to, kind, dropped_outgoing = count, "message dropped: {why}");
+        }
+    }
+}
+
+/// Keeps one connection to `peer` alive and writes its queued frames. Failed attempts and
+/// lost connections are logged with rate sense ([`is_logged`]): a dead peer is retried every
+/// second, and a peer that closes every connection is redialled at once.
+async fn peer_writer(me: NodeId, peer: NodeId, book: PeerBook, mut queue: mpsc::Receiver<Vec<u8>>) {
     let mut backoff = BACKOFF_MIN;
+    // Attempts that failed since the last connection, and connections lost since the start.
+    let (mut failures, mut lost) = (0u64, 0u64);
+    let (node, to) = (me.0, peer.0);
     loop {
         if queue.is_closed() {
             return;
         }
-        let connected = match book.address(peer) {
+        let address = book.address(peer);
+        let connected = match &address {
             Some(address) => {
-                tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+                    Ok(connected) => connected,
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                }
             }
-            None => Ok(Err(std::io::Error::other("no address"))),
+            None => Err(std::io::Error::other("no address")),
         };
-        let Ok(Ok(stream)) = connected else {
-            // Messages queued while the peer is unreachable are stale by the time it is back;
-            // Raft resends what still matters. (Not before the first attempt: the message
-            // that created this writer is waiting in the queue.)
-            while queue.try_recv().is_ok() {}
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            continue;
+        let stream = match connected {
+            Ok(stream) => stream,
+            Err(error) => {
+                failures += 1;
+                // A peer still starting is normal: a warning only once it has stayed
+                // unreachable for a few attempts.
+                if is_logged(failures) && failures >= 4 {
+                    tracing::warn!(node, to, ?address, %error, failures, "cannot connect to peer");
+                } else if is_logged(failures) {
+                    tracing::debug!(node, to, ?address, %error, failures, "cannot connect to peer");
+                }
+                // Messages queued while the peer is unreachable are stale by the time it is
+                // back; Raft resends what still matters. (Not before the first attempt: the
+                // message that created this writer is waiting in the queue.)
+                while queue.try_recv().is_ok() {}
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
         };
-        backoff = BACKOFF_MIN;
+        if failures >= 4 {
+            tracing::info!(node, to, ?address, failures, "connected to peer");
+        }
+        (failures, backoff) = (0, BACKOFF_MIN);
         let _ = stream.set_nodelay(true);
         match write_frames(stream, &mut queue).await {
             Ok(()) => return, // the outbox is gone
-            Err(_) => tokio::time::sleep(backoff).await,
+            Err(error) => {
+                lost += 1;
+                if is_logged(lost) {
+                    tracing::debug!(node, to, %error, lost, "connection to peer lost");
+                }
+                tokio::time::sleep(backoff).await
+            }
         }
     }
 }
@@ -162,19 +203,23 @@ where
         }
         let length = u32::from_be_bytes(length) as usize;
         if length > FRAME_BYTES_MAX {
-            TransportStats::bump(&context.stats.malformed);
-            return Err(WireError::Oversized { length, limit: FRAME_BYTES_MAX }.into());
+            let count = TransportStats::bump(&context.stats.malformed);
+            let error = WireError::Oversized { length, limit: FRAME_BYTES_MAX };
+            log_bad_frame(context.me, &error, "malformed", count);
+            return Err(error.into());
         }
         payload.resize(length, 0);
         stream.read_exact(&mut payload).await?;
         let envelope = match codec::decode_payload::<T>(&payload) {
             Ok(envelope) => envelope,
             Err(error @ WireError::Version { .. }) => {
-                TransportStats::bump(&context.stats.wrong_version);
+                let count = TransportStats::bump(&context.stats.wrong_version);
+                log_bad_frame(context.me, &error, "wrong_version", count);
                 return Err(error.into());
             }
-            Err(_) => {
-                TransportStats::bump(&context.stats.malformed);
+            Err(error) => {
+                let count = TransportStats::bump(&context.stats.malformed);
+                log_bad_frame(context.me, &error, "malformed", count);
                 continue;
             }
         };
@@ -182,6 +227,14 @@ where
         if context.sender.send((envelope.from, envelope.message)).await.is_err() {
             return Ok(()); // the driver stopped
         }
+    }
+}
+
+/// Logs a frame refused for `error` as a warning, the `count`-th of its `counter`, with rate
+/// sense ([`is_logged`]): a peer of another version keeps sending the same.
+fn log_bad_frame(me: NodeId, error: &WireError, counter: &str, count: u64) {
+    if is_logged(count) {
+        tracing::warn!(node = me.0, counter, count, "refused a frame: {error}");
     }
 }
 
@@ -207,9 +260,15 @@ where
             tokio::spawn(async move {
                 let mut magic = [0u8; 4];
                 if stream.read_exact(&mut magic).await.is_ok() && magic == MAGIC {
-                    let _ = read_peer_frames(stream, &context).await;
+                    if let Err(error) = read_peer_frames(stream, &context).await {
+                        tracing::debug!(node = context.me.0, %error, "closed a peer connection");
+                    }
                 } else {
-                    TransportStats::bump(&context.stats.malformed);
+                    let count = TransportStats::bump(&context.stats.malformed);
+                    if is_logged(count) {
+                        let node = context.me.0;
+                        tracing::debug!(node, count, "closed a connection without the wire magic");
+                    }
                 }
             });
         }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use stepraft::NodeId;
 use tokio::net::UdpSocket;
 
-use super::peers::{message_kind, InboundContext, PeerBook, TransportStats};
+use super::peers::{is_logged, message_kind, InboundContext, PeerBook, TransportStats};
 use super::{Outbox, PeerMessage, Transport, TransportConfig};
 use crate::codec::{self, Envelope, WireError, MAGIC};
 
@@ -61,7 +61,7 @@ impl<T: Serialize + Send + 'static> Outbox<T> for UdpOutbox<T> {
         let kind = message_kind(&message);
         let envelope = Envelope { cluster_id: self.cluster_id, from: self.me, to, message };
         let Ok(datagram) = encode_datagram(&envelope) else {
-            TransportStats::bump(&self.stats.dropped_outgoing);
+            self.count_dropped(to, kind, "did not encode");
             return;
         };
         if datagram.len() > DATAGRAM_BYTES_MAX {
@@ -70,12 +70,22 @@ impl<T: Serialize + Send + 'static> Outbox<T> for UdpOutbox<T> {
             return;
         }
         let Some(address) = self.book.address(to).and_then(|a| a.parse::<SocketAddr>().ok()) else {
-            TransportStats::bump(&self.stats.dropped_outgoing);
+            self.count_dropped(to, kind, "no address, or not ip:port");
             return;
         };
         // Never waits: a full socket buffer loses the datagram, as the network may.
         if self.socket.try_send_to(&datagram, address).is_err() {
-            TransportStats::bump(&self.stats.dropped_outgoing);
+            self.count_dropped(to, kind, "the socket did not take it");
+        }
+    }
+}
+
+impl<T> UdpOutbox<T> {
+    fn count_dropped(&self, to: NodeId, kind: &str, why: &str) {
+        let count = TransportStats::bump(&self.stats.dropped_outgoing);
+        if is_logged(count) {
+            let (node, to) = (self.me.0, to.0);
+            tracing::debug!(node, to, kind, dropped_outgoing = count, "message dropped: {why}");
         }
     }
 }
@@ -86,20 +96,36 @@ pub async fn receive_datagrams<T: DeserializeOwned>(
     context: InboundContext<T>,
 ) {
     let mut buffer = vec![0u8; DATAGRAM_BYTES_MAX + 1];
+    let (node, mut receive_errors) = (context.me.0, 0u64);
     loop {
-        let Ok((length, _)) = socket.recv_from(&mut buffer).await else { continue };
+        let (length, sender) = match socket.recv_from(&mut buffer).await {
+            Ok(received) => received,
+            Err(error) => {
+                receive_errors += 1;
+                if is_logged(receive_errors) {
+                    tracing::debug!(node, %error, receive_errors, "udp receive failed");
+                }
+                continue;
+            }
+        };
         let Some(payload) = buffer[..length].strip_prefix(&MAGIC[..]) else {
-            TransportStats::bump(&context.stats.malformed);
+            let count = TransportStats::bump(&context.stats.malformed);
+            if is_logged(count) {
+                tracing::debug!(node, %sender, count, "refused a datagram without the wire magic");
+            }
             continue;
         };
         let envelope = match codec::decode_payload::<T>(payload) {
             Ok(envelope) => envelope,
-            Err(WireError::Version { .. }) => {
-                TransportStats::bump(&context.stats.wrong_version);
-                continue;
-            }
-            Err(_) => {
-                TransportStats::bump(&context.stats.malformed);
+            Err(error) => {
+                let (counter, name) = match error {
+                    WireError::Version { .. } => (&context.stats.wrong_version, "wrong_version"),
+                    _ => (&context.stats.malformed, "malformed"),
+                };
+                let count = TransportStats::bump(counter);
+                if is_logged(count) {
+                    tracing::warn!(node, %sender, counter = name, count, "refused a datagram: {error}");
+                }
                 continue;
             }
         };
