@@ -60,7 +60,8 @@ struct Flags {
     election_ticks: u8,
     rng_seed: u8,
     auto_leave_joint: bool,
-    /// `max_voters` = 1 + this % 5 when set, else unlimited.
+    /// `max_voters` = 3 + this % 3 when set (at least the three initial voters, which
+    /// `Config::validate` requires), else unlimited.
     max_voters: Option<u8>,
     /// `compaction_tail_entries` = this % 4.
     compaction_tail: u8,
@@ -84,7 +85,7 @@ impl Flags {
         config.rng_seed = u64::from(self.rng_seed);
         config.auto_leave_joint = self.auto_leave_joint;
         if let Some(max) = self.max_voters {
-            config.max_voters = 1 + usize::from(max % 5);
+            config.max_voters = 3 + usize::from(max % 3);
         }
         config.compaction_tail_entries = u64::from(self.compaction_tail % 4);
         config.snapshot_chunk_bytes = 1 + usize::from(self.chunk_bytes % 8);
