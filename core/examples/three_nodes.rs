@@ -40,8 +40,8 @@ impl Cluster {
                 }
                 Output::Apply(entries) => self.applied[at]
                     .extend(entries.iter().filter_map(|entry| entry.command().cloned())),
-                Output::LeaderChanged { term, leader, role } => {
-                    println!("{id}: {role:?} in {term}, leader {leader:?}")
+                Output::LeaderChanged { term, leader } => {
+                    println!("{id}: in {term}, leader {leader:?}")
                 }
                 Output::Accepted { first, last, term, .. } => {
                     println!("{id}: accepted entries {first}..={last} in {term}")

@@ -149,13 +149,23 @@ pub enum Output<T> {
     /// Committed entries, consecutive and in index order, each emitted exactly once per node
     /// lifetime (entries covered by a [`Output::RestoreSnapshot`] are not). No-op entries are included so the application sees every index.
     Apply(Vec<Entry<T>>),
-    /// The known leader or this node's role changed.
+    /// The `(term, leader)` pair this node believes in changed: it moved to a new term, or
+    /// learned (or became) the leader of its term. Emitted exactly once per change, so an
+    /// application that watches leadership needs no de-duplication; a new term with no known
+    /// leader yet comes as `leader: None`. Role changes alone (entering PreVote, say) do not
+    /// emit it: they come as [`Output::RoleChanged`].
     LeaderChanged {
         /// This node's term.
         term: Term,
-        /// The leader of that term, when known.
+        /// The leader of that term, when known (this node itself when it leads).
         leader: Option<NodeId>,
-        /// This node's role now.
+    },
+    /// This node's role changed. When a step changes both, this comes before
+    /// [`Output::LeaderChanged`].
+    RoleChanged {
+        /// This node's term.
+        term: Term,
+        /// The role it has now.
         role: Role,
     },
     /// A proposal was appended at `first..=last` in `term`. It is not committed yet; watch for

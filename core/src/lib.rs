@@ -17,7 +17,8 @@
 //!   durable before any later output is executed: a message may only leave, and an entry may
 //!   only be applied, once the persists before it are on stable storage. A step lists its
 //!   persists first (so one write and one fsync per step suffice), then its sends, then
-//!   [`LeaderChanged`](Output::LeaderChanged), [`Accepted`](Output::Accepted) and
+//!   [`RoleChanged`](Output::RoleChanged), [`LeaderChanged`](Output::LeaderChanged),
+//!   [`Accepted`](Output::Accepted) and
 //!   [`Rejected`](Output::Rejected) notices, then [`Apply`](Output::Apply).
 //! * **Restart.** Whatever was persisted is all a node keeps: [`Node::restore`] rebuilds it
 //!   from a [`DurableState`]. Anything not persisted is assumed lost by a crash.
@@ -59,7 +60,7 @@
 //!                 }
 //!                 Output::Apply(entries) => self.applied[at]
 //!                     .extend(entries.iter().filter_map(|entry| entry.command().cloned())),
-//!                 _ => {} // LeaderChanged, Accepted, Rejected: notifications
+//!                 _ => {} // RoleChanged, LeaderChanged, Accepted, Rejected: notifications
 //!             }
 //!         }
 //!     }

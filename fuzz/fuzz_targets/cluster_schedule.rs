@@ -431,7 +431,7 @@ impl Cluster {
             Output::Apply(entries) => {
                 self.checker.on_apply(id, &entries).unwrap_or_else(|violation| fail(violation));
             }
-            Output::LeaderChanged { term, role: Role::Leader, .. } => {
+            Output::RoleChanged { term, role: Role::Leader } => {
                 let host = &self.hosts[(id.0 - 1) as usize];
                 let log = host.node.as_ref().expect("a stepping node is up").log_entries();
                 self.checker.on_leader(id, term, log).unwrap_or_else(|violation| fail(violation));

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use stepraft::{Config, DurableState, Input, LogIndex, Node, NodeId, ReadId, RestoreError, Term};
+use stepraft::{
+    Config, DurableState, Input, LogIndex, Node, NodeId, ReadId, RestoreError, Role, Term,
+};
 
 use crate::history::KvOp;
 use crate::kv::{KvCommand, KvStore};
@@ -59,6 +61,9 @@ pub struct Host {
     pub write_sequence: u64,
     /// Counts restarts, so that a disk completion from a previous life is ignored.
     pub incarnation: u64,
+    /// The `(role, term, leader)` last written to the trace, so that a step reporting both a
+    /// role and a leadership change traces one event.
+    pub traced_role: Option<(Role, Term, Option<NodeId>)>,
 }
 
 impl Host {
@@ -84,6 +89,7 @@ impl Host {
             background_writes: std::collections::VecDeque::new(),
             write_sequence: 0,
             incarnation: 0,
+            traced_role: None,
         }
     }
 
@@ -107,6 +113,7 @@ impl Host {
         // Writes still in the disk queue are lost with the process.
         self.background_writes.clear();
         self.incarnation += 1;
+        self.traced_role = None;
     }
 
     /// Restarts a crashed node from its disk.

@@ -12,6 +12,28 @@ use crate::workload::{Reply, RequestId};
 use crate::world::{Event, Simulation};
 
 impl Simulation {
+    /// Traces a node's role, term and known leader, once per distinct state.
+    fn trace_role(&mut self, id: NodeId, role: Role, term: Term, leader: Option<NodeId>) {
+        let state = Some((role, term, leader));
+        if self.host(id).traced_role == state {
+            return;
+        }
+        self.host(id).traced_role = state;
+        let role = match role {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+            _ => "other",
+        };
+        self.trace(TraceEvent::Role {
+            node: id.0,
+            role,
+            term: term.0,
+            leader: leader.map(|l| l.0),
+        });
+    }
+
     pub(crate) fn tick_node(&mut self, id: NodeId) -> Result<(), Violation> {
         let host = self.host(id);
         if !host.is_up() || host.paused {
@@ -196,20 +218,9 @@ impl Simulation {
                 }
                 Ok(())
             }
-            Output::LeaderChanged { term, leader, role } => {
-                let role_name = match role {
-                    Role::Follower => "follower",
-                    Role::PreCandidate => "pre-candidate",
-                    Role::Candidate => "candidate",
-                    Role::Leader => "leader",
-                    _ => "other",
-                };
-                self.trace(TraceEvent::Role {
-                    node: id.0,
-                    role: role_name,
-                    term: term.0,
-                    leader: leader.map(|leader| leader.0),
-                });
+            Output::RoleChanged { term, role } => {
+                let leader = self.host(id).node.as_ref().and_then(|node| node.leader());
+                self.trace_role(id, role, term, leader);
                 if role == Role::Leader {
                     self.stats.leader_changes += 1;
                     if let Some((lost_at, lost_term)) = self.leader_lost {
@@ -230,6 +241,11 @@ impl Simulation {
                     }
                     self.checker.on_leader(id, term, node.log_entries())?;
                 }
+                Ok(())
+            }
+            Output::LeaderChanged { term, leader } => {
+                let role = self.host(id).node.as_ref().map_or(Role::Follower, |node| node.role());
+                self.trace_role(id, role, term, leader);
                 Ok(())
             }
             Output::Accepted { proposal, .. } if is_membership_change(proposal) => {

@@ -42,6 +42,9 @@ pub struct Cluster {
     last_outputs: BTreeMap<NodeId, Vec<Output<Command>>>,
     /// Every `ReadReady` / `ReadRejected` each node emitted, in order.
     read_outcomes: BTreeMap<NodeId, Vec<Output<Command>>>,
+    /// The `(term, leader)` and role each node last announced, to check that every
+    /// `LeaderChanged` and `RoleChanged` reports a real change and matches the node.
+    announced: BTreeMap<NodeId, ((Term, Option<NodeId>), Role)>,
 }
 
 impl Cluster {
@@ -65,6 +68,7 @@ impl Cluster {
             next_proposal: 1,
             last_outputs: BTreeMap::new(),
             read_outcomes: BTreeMap::new(),
+            announced: BTreeMap::new(),
         };
         for &id in &ids {
             let mut config = Config::new(id, ids.iter().copied());
@@ -185,6 +189,8 @@ impl Cluster {
             return Vec::new();
         };
         let outputs = node.step_in_place(input);
+        let now = ((node.term(), node.leader()), node.role());
+        self.check_notices(id, &outputs, now);
         let acks = self.execute(id, &outputs);
         self.last_outputs.insert(id, outputs.clone());
         // Background writes complete at once here; report them as a runtime would.
@@ -192,6 +198,31 @@ impl Cluster {
             self.step(id, Input::Persisted { index, term });
         }
         outputs
+    }
+
+    /// Checks the step's leadership and role notices: each reports a change from the last one
+    /// and the node's state after the step, and no change goes unreported.
+    fn check_notices(
+        &mut self,
+        id: NodeId,
+        outputs: &[Output<Command>],
+        now: ((Term, Option<NodeId>), Role),
+    ) {
+        let announced = self.announced.entry(id).or_insert(((Term(0), None), Role::Follower));
+        for output in outputs {
+            match *output {
+                Output::LeaderChanged { term, leader } => {
+                    assert_ne!(announced.0, (term, leader), "{id}: a repeated LeaderChanged");
+                    announced.0 = (term, leader);
+                }
+                Output::RoleChanged { role, .. } => {
+                    assert_ne!(announced.1, role, "{id}: a repeated RoleChanged");
+                    announced.1 = role;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(*announced, now, "{id}: the notices must follow the node's state");
     }
 
     /// Executes outputs in order; returns the `(index, term)` of background writes to
@@ -226,8 +257,7 @@ impl Cluster {
                 Output::ReadReady { .. } | Output::ReadRejected { .. } => {
                     self.read_outcomes.entry(id).or_default().push(output.clone())
                 }
-                Output::LeaderChanged { term, leader: Some(leader), role: Role::Leader } => {
-                    assert_eq!(*leader, id);
+                Output::RoleChanged { term, role: Role::Leader } => {
                     if let Some(previous) = self.leaders_by_term.insert(*term, id) {
                         assert_eq!(previous, id, "election safety: two leaders in {term:?}");
                     }
@@ -383,6 +413,7 @@ impl Cluster {
     pub fn restart(&mut self, id: NodeId) {
         let node = Node::restore(self.configs[&id].clone(), self.disks[&id].clone())
             .expect("a disk written by the core restores");
+        self.announced.insert(id, ((node.term(), None), Role::Follower));
         self.nodes.insert(id, Some(node));
         self.applied.insert(id, Vec::new());
         self.states.insert(id, Vec::new());

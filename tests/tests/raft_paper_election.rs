@@ -73,8 +73,10 @@ fn candidate_adopts_higher_term_from_every_message_kind_and_becomes_follower() {
         assert!(persisted_hard_states(&outputs).iter().any(|hs| hs.term == Term(5)));
         assert!(outputs.iter().any(|output| matches!(
             output,
-            Output::LeaderChanged { term: Term(5), role: Role::Follower, .. }
+            Output::RoleChanged { term: Term(5), role: Role::Follower }
         )));
+        let leader = sent_by_leader(&message).then_some(NodeId(2));
+        assert!(outputs.contains(&Output::LeaderChanged { term: Term(5), leader }));
     }
 }
 
@@ -92,11 +94,8 @@ fn leader_adopts_higher_term_from_every_message_kind_and_steps_down() {
         let expected_leader = sent_by_leader(&message).then_some(NodeId(2));
         assert_eq!(node.leader(), expected_leader, "{message:?}");
         assert!(persisted_hard_states(&outputs).iter().any(|hs| hs.term == Term(5)));
-        assert!(outputs.contains(&Output::LeaderChanged {
-            term: Term(5),
-            leader: expected_leader,
-            role: Role::Follower,
-        }));
+        assert!(outputs.contains(&Output::RoleChanged { term: Term(5), role: Role::Follower }));
+        assert!(outputs.contains(&Output::LeaderChanged { term: Term(5), leader: expected_leader }));
         let outputs = propose(&mut node, 9);
         assert!(outputs.contains(&Output::Rejected {
             proposal: ProposalId(9),
@@ -397,11 +396,8 @@ fn candidate_steps_down_on_append_entries_from_leader_of_same_term() {
     assert_eq!(node.term(), Term(1));
     assert_eq!(reply(&outputs, 2), append_response(1, success(1)));
     assert_eq!(node.log_entries(), [noop(1, 1)]);
-    assert!(outputs.contains(&Output::LeaderChanged {
-        term: Term(1),
-        leader: Some(NodeId(2)),
-        role: Role::Follower,
-    }));
+    assert!(outputs.contains(&Output::LeaderChanged { term: Term(1), leader: Some(NodeId(2)) }));
+    assert!(outputs.contains(&Output::RoleChanged { term: Term(1), role: Role::Follower }));
 }
 
 /// §5.2: a candidate that receives a Heartbeat from a leader of its own term returns to

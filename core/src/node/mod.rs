@@ -64,8 +64,10 @@ pub struct Node<T> {
     restarted_recently: bool,
     /// The hard state as last handed to the IO layer.
     persisted: HardState,
-    /// The `(role, leader)` last reported with `LeaderChanged`.
-    notified: (Role, Option<NodeId>),
+    /// The role last reported with `RoleChanged`.
+    notified_role: Role,
+    /// The `(term, leader)` last reported with `LeaderChanged`.
+    notified_leader: (Term, Option<NodeId>),
     stats: NodeStats,
     pending: Pending<T>,
 }
@@ -182,7 +184,8 @@ impl<T: Command> Node<T> {
             rng,
             restarted_recently: false,
             persisted: HardState::default(),
-            notified: (Role::Follower, None),
+            notified_role: Role::Follower,
+            notified_leader: (Term(0), None),
             stats: NodeStats::default(),
             pending: Pending::default(),
         };
@@ -226,6 +229,8 @@ impl<T: Command> Node<T> {
         node.restarted_recently = node.config.lease_reads;
         node.refresh_membership_from_log();
         node.persisted = hard_state;
+        // A restarted node starts where it left off, leader unknown: nothing to report yet.
+        node.notified_leader = (node.term, None);
         Ok(node)
     }
 
@@ -450,10 +455,15 @@ impl<T: Command> Node<T> {
         }
         outputs.extend(pending.async_appends.drain(..).map(Output::PersistAsync));
         outputs.append(&mut pending.sends);
-        let now = (self.role(), self.leader());
-        if now != self.notified {
-            self.notified = now;
-            outputs.push(Output::LeaderChanged { term: self.term, leader: now.1, role: now.0 });
+        let role = self.role();
+        if role != self.notified_role {
+            self.notified_role = role;
+            outputs.push(Output::RoleChanged { term: self.term, role });
+        }
+        let leadership = (self.term, self.leader());
+        if leadership != self.notified_leader {
+            self.notified_leader = leadership;
+            outputs.push(Output::LeaderChanged { term: leadership.0, leader: leadership.1 });
         }
         outputs.append(&mut self.pending.notices);
         if let Some(snapshot) = &self.snapshot {

@@ -83,7 +83,8 @@ pub enum Applied<T> {
     Restore(Snapshot),
 }
 
-/// Who leads, as this node knows it.
+/// Who leads, as this node knows it, and its own role. The watch of it changes when the
+/// node's `(term, leader)` or its role changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Leadership {
     /// The node's term.

@@ -120,16 +120,15 @@ impl Observer {
         let _ = delivered;
     }
 
-    pub(super) fn on_leader_changed(
-        &self,
-        term: stepraft::Term,
-        leader: Option<NodeId>,
-        role: Role,
-    ) {
+    pub(super) fn on_leader_changed(&self, term: stepraft::Term, leader: Option<NodeId>) {
         let leader = leader.map(|leader| leader.0);
-        tracing::info!(node = self.me.0, term = term.0, leader, role = ?role, "leadership changed");
+        tracing::info!(node = self.me.0, term = term.0, leader, "leadership changed");
         #[cfg(feature = "metrics")]
         self.metrics.count_leader_change();
+    }
+
+    pub(super) fn on_role_changed(&self, term: stepraft::Term, role: Role) {
+        tracing::debug!(node = self.me.0, term = term.0, role = ?role, "role changed");
     }
 
     /// Reports the configuration entries among entries delivered to the application.

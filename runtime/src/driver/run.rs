@@ -492,9 +492,18 @@ where
         match output {
             Output::Send { to, message } => self.outbox.send(to, PeerMessage::Raft(message)),
             Output::Apply(entries) => self.on_apply(entries),
-            Output::LeaderChanged { term, leader, role } => {
-                self.observer.on_leader_changed(term, leader, role);
+            Output::LeaderChanged { term, leader } => {
+                self.observer.on_leader_changed(term, leader);
+                let role = self.node.role();
                 self.streams.leadership.send_replace(Leadership { term, leader, role });
+            }
+            Output::RoleChanged { term, role } => {
+                self.observer.on_role_changed(term, role);
+                let leader = self.node.leader();
+                self.streams.leadership.send_if_modified(|now| {
+                    let next = Leadership { term, leader, role };
+                    std::mem::replace(now, next) != next
+                });
             }
             Output::Accepted { proposal, first, last, term } => {
                 if let Some(reply) = self.proposals.remove(&proposal) {
