@@ -24,6 +24,12 @@ pub struct Config {
     /// Membership changes that would make more voters than this are refused, and so is an
     /// initial configuration with more.
     pub max_voters: usize,
+    /// This node forms its cluster from nothing (see the crate docs on bootstrap): started with
+    /// no voters, it writes the cluster's first configuration — itself and the nodes announced
+    /// to it with [`Input::AddNode`](crate::Input::AddNode) — once they make `min_voters`, and
+    /// campaigns. Give it to exactly one node of a cluster, once in the cluster's life; every
+    /// other node starts with no voters either and waits for the founder's leader.
+    pub founder: bool,
     /// Leave a joint configuration automatically once it is committed.
     pub auto_leave_joint: bool,
     /// The minimum election timeout: a follower that hears from no leader for a random number
@@ -92,6 +98,7 @@ impl Config {
             learners: Vec::new(),
             min_voters: 1,
             max_voters: usize::MAX,
+            founder: false,
             auto_leave_joint: true,
             election_ticks: 10,
             heartbeat_ticks: 1,
@@ -131,6 +138,9 @@ impl Config {
             });
         }
         let initial = self.initial_membership()?;
+        if self.founder && (!self.voters.is_empty() || !self.learners.is_empty()) {
+            return Err(ConfigError::FounderWithMembers);
+        }
         if self.min_voters == 0 || self.max_voters < self.min_voters {
             return Err(ConfigError::BadVoterLimits {
                 min_voters: self.min_voters,
@@ -207,6 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn a_founder_starts_knowing_nobody() {
+        let mut config = Config::new(NodeId(1), []);
+        config.founder = true;
+        config.min_voters = 3;
+        assert_eq!(config.validate(), Ok(()));
+        config.learners.push(NodeId(2));
+        assert_eq!(config.validate(), Err(ConfigError::FounderWithMembers));
+    }
+
+    #[test]
     fn every_bad_value_has_its_own_error() {
         type Mutation = fn(&mut Config);
         let cases: Vec<(Mutation, ConfigError)> = vec![
@@ -234,6 +254,7 @@ mod tests {
                 },
                 ConfigError::BadVoterLimits { min_voters: 3, max_voters: 2 },
             ),
+            (|c| c.founder = true, ConfigError::FounderWithMembers),
             (|c| c.entries_per_message_max = 0, ConfigError::ZeroEntriesPerMessage),
             (|c| c.bytes_per_message_max = 0, ConfigError::ZeroBytesPerMessage),
             (|c| c.in_flight_messages_max = 0, ConfigError::ZeroInFlightMessages),

@@ -39,6 +39,11 @@ pub enum ConfigError {
         /// The configured maximum.
         max_voters: usize,
     },
+    /// A founder ([`Config::founder`](crate::Config::founder)) was also given initial voters or
+    /// learners: it must start knowing nobody, so that the configuration it writes is the
+    /// only first configuration of its cluster.
+    #[error("a founder starts with no voters or learners of its own")]
+    FounderWithMembers,
     /// The initial configuration has more voters than `max_voters`.
     #[error("{voters} initial voters exceed max_voters ({max_voters})")]
     TooManyVoters {
@@ -216,10 +221,19 @@ pub enum CampaignError {
     /// This node already leads.
     #[error("this node already leads")]
     AlreadyLeader,
-    /// This node is not a voter of its configuration (a learner, or a node that knows no
-    /// configuration yet).
+    /// This node is not a voter of its configuration (a learner, or a member that was
+    /// removed).
     #[error("this node is not a voter")]
     NotVoter,
+    /// This node knows no configuration yet: it waits for a leader to replicate one to it,
+    /// or, as the founder, for `min_voters` nodes (itself included) to be announced.
+    #[error("this node knows no configuration yet ({known} nodes known, min_voters {min_voters})")]
+    NoConfiguration {
+        /// The nodes this node knows of, itself included.
+        known: usize,
+        /// The configured minimum.
+        min_voters: usize,
+    },
     /// The configuration has fewer voters than `Config::min_voters`.
     #[error("the configuration has {voters} voters, fewer than min_voters ({min_voters})")]
     TooFewVoters {

@@ -36,6 +36,17 @@ pub enum Input<T> {
     /// configuration has fewer than `min_voters` voters) answers
     /// [`Output::CampaignRejected`].
     Campaign,
+    /// Announce a node: this node now knows `id` exists and may reach it. A founder that has
+    /// no configuration yet counts it toward `min_voters` and bootstraps once there are
+    /// enough; a leader adds an announced non-member through the log, as a learner and then,
+    /// once it has caught up and while voters number fewer than `max_voters`, as a voter.
+    /// Repeated announcements change nothing. Announcements are not persisted: after a
+    /// restart, announce again (see the crate docs on bootstrap).
+    AddNode(NodeId),
+    /// Announce that a node has left for good: a leader removes it from the configuration
+    /// through the log — a learner at once, a voter only while that leaves at least
+    /// `min_voters` voters (add its replacement first). Cancels an earlier `AddNode`.
+    RemoveNode(NodeId),
     /// Hand leadership to `target` (thesis §3.10): the leader brings it up to date, then tells
     /// it to campaign. Proposals are refused meanwhile; the transfer is abandoned after an
     /// election timeout.

@@ -32,6 +32,35 @@
 //!   typed [`ProposeError`].
 //!   Internal invariants are asserted at the end of every step: a panic there is a bug here.
 //!
+//! ## Bootstrap: forming a cluster from nodes that know nobody
+//!
+//! Two ways to start a cluster:
+//! * **A fixed initial cluster.** Give every node the same [`Config::voters`]. The
+//!   application must make the lists identical: two different lists can elect two leaders.
+//! * **From nothing, with a founder.** Every node starts with no voters
+//!   (`Config::new(id, [])`); exactly one of them has [`Config::founder`] set. The application
+//!   announces nodes to each node as it discovers them, with [`Input::AddNode`] (and
+//!   [`Input::RemoveNode`] for those that leave for good), in any order, lost or repeated —
+//!   announcements are idempotent and should be repeated until the node is a member. Once
+//!   the founder knows `min_voters` nodes (itself included), it writes the first configuration
+//!   — those nodes as voters — to its log and campaigns. A leader adds every later announced
+//!   node through the log: first as a learner, then, once it has caught up, as a voter while
+//!   there are fewer than `max_voters`.
+//!
+//! **Why it is safe.** Only the founder ever writes a configuration nobody replicated to it,
+//! once, with an empty log, before it sends anything that depends on it; every other node
+//! can vote but never campaign until a leader of that configuration reaches it. So a cluster
+//! has one first configuration, every later one follows from it by single-server changes in
+//! the log, and Raft's one-vote-per-term and quorum-overlap arguments exclude two leaders in a
+//! term or two disjoint clusters. **The application guarantees** one founder per cluster, once
+//! in its life (a founder whose disk is lost must not found again under its id), and unique
+//! node ids.
+//!
+//! Rules where every node bootstraps from what it has discovered (a `bootstrap_expect`-style
+//! count) are not safe under arbitrary discovery: two groups that have each found enough of
+//! each other, but not each other, both form clusters. The founder is the one piece of shared
+//! knowledge that excludes that; it costs liveness only until the founder is up.
+//!
 //! ## Example: a three-node cluster in memory
 //!
 //! The runtime below is the whole job of an IO layer: feed inputs, execute outputs in order.

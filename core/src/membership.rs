@@ -29,6 +29,12 @@ impl Membership {
         Membership { voters: voters.into_iter().collect(), ..Membership::default() }
     }
 
+    /// Whether the configuration has no member at all: a node that holds it knows no cluster
+    /// yet.
+    pub fn is_empty(&self) -> bool {
+        self.voters.is_empty() && self.outgoing.is_empty() && self.learners.is_empty()
+    }
+
     /// Whether this is a joint configuration.
     pub fn is_joint(&self) -> bool {
         !self.outgoing.is_empty()

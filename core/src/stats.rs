@@ -27,6 +27,11 @@ pub struct NodeStats {
     pub snapshot_restarts: u64,
     /// Snapshots this node installed from a leader.
     pub snapshots_installed: u64,
+    /// First configurations this node wrote as the founder (0 or 1 per disk).
+    pub bootstraps: u64,
+    /// Membership changes this node appended as a leader for announced nodes
+    /// ([`Input::AddNode`](crate::Input::AddNode), [`Input::RemoveNode`](crate::Input::RemoveNode)).
+    pub announced_changes: u64,
 }
 
 impl NodeStats {

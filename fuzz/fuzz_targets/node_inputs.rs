@@ -553,6 +553,10 @@ enum FuzzInput {
         from: u8,
         message: FMessage,
     },
+    /// Announce node `n % 6` (the peers, itself, unknown nodes).
+    AddNode(u8),
+    /// Announce that node `n % 6` left.
+    RemoveNode(u8),
 }
 
 fn sender(from: u8) -> NodeId {
@@ -597,6 +601,8 @@ impl Harness {
             FuzzInput::TransferLeadership(target) => {
                 vec![Input::TransferLeadership(NodeId(u64::from(target % 6)))]
             }
+            FuzzInput::AddNode(id) => vec![Input::AddNode(NodeId(u64::from(id % 6)))],
+            FuzzInput::RemoveNode(id) => vec![Input::RemoveNode(NodeId(u64::from(id % 6)))],
             FuzzInput::ChangeMembership { id, change } => {
                 vec![Input::ChangeMembership {
                     id: ProposalId(u64::from(*id)),

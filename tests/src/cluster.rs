@@ -73,14 +73,33 @@ impl Cluster {
         for &id in &ids {
             let mut config = Config::new(id, ids.iter().copied());
             adjust(&mut config);
-            let node = Node::new(config.clone()).expect("test config is valid");
-            cluster.configs.insert(id, config);
-            cluster.nodes.insert(id, Some(node));
-            cluster.disks.insert(id, DurableState::default());
-            cluster.applied.insert(id, Vec::new());
-            cluster.states.insert(id, Vec::new());
+            cluster.insert_node(config);
         }
         cluster
+    }
+
+    /// `size` nodes with ids `1..=size` that start knowing nobody (no voters, no learners);
+    /// node `founder` is the founder. `adjust` applies to every configuration.
+    pub fn from_nothing(size: u64, founder: NodeId, adjust: impl Fn(&mut Config)) -> Cluster {
+        let mut cluster = Cluster::with_config(0, |_| {});
+        for id in (1..=size).map(NodeId) {
+            let mut config = Config::new(id, []);
+            config.founder = id == founder;
+            adjust(&mut config);
+            cluster.insert_node(config);
+        }
+        cluster
+    }
+
+    /// Starts a node with `config` (a new id).
+    pub fn insert_node(&mut self, config: Config) {
+        let id = config.id;
+        let node = Node::new(config.clone()).expect("test config is valid");
+        self.configs.insert(id, config);
+        self.nodes.insert(id, Some(node));
+        self.disks.insert(id, DurableState::default());
+        self.applied.insert(id, Vec::new());
+        self.states.insert(id, Vec::new());
     }
 
     /// Adds node `id` started with no configuration: it stays passive until a leader's log
@@ -91,12 +110,8 @@ impl Cluster {
         config.rng_seed = id.0;
         config.voters.clear();
         config.learners.clear();
-        let node = Node::new(config.clone()).expect("a passive config is valid");
-        self.configs.insert(id, config);
-        self.nodes.insert(id, Some(node));
-        self.disks.insert(id, DurableState::default());
-        self.applied.insert(id, Vec::new());
-        self.states.insert(id, Vec::new());
+        config.founder = false;
+        self.insert_node(config);
     }
 
     /// Node `id` snapshots its state machine at its applied index and reports it; returns

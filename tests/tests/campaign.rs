@@ -31,10 +31,11 @@ fn a_configuration_below_min_voters_refuses_to_campaign_and_says_why() {
 }
 
 #[test]
-fn a_node_without_a_configuration_or_a_learner_is_not_a_voter() {
+fn a_node_without_a_configuration_or_a_learner_refuses_to_campaign_and_says_why() {
     let passive = Node::<u64>::new(Config::new(NodeId(1), [])).expect("valid");
     let (_, outputs) = passive.step(Input::Campaign);
-    assert_eq!(rejection(&outputs), Some(CampaignError::NotVoter));
+    let expected = CampaignError::NoConfiguration { known: 1, min_voters: 1 };
+    assert_eq!(rejection(&outputs), Some(expected));
     let mut config = Config::new(NodeId(4), [NodeId(1), NodeId(2), NodeId(3)]);
     config.learners = vec![NodeId(4)];
     let learner = Node::<u64>::new(config).expect("valid");

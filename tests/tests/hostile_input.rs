@@ -157,6 +157,8 @@ fn input() -> impl Strategy<Value = Input<u64>> {
         1 => Just(Input::Campaign),
         1 => number().prop_map(|id| Input::ReadIndex(ReadId(id))),
         1 => (0u64..5).prop_map(|target| Input::TransferLeadership(NodeId(target))),
+        1 => (0u64..6).prop_map(|id| Input::AddNode(NodeId(id))),
+        1 => (0u64..6).prop_map(|id| Input::RemoveNode(NodeId(id))),
         1 => (any::<u64>(), proptest::option::of((index(), term()))).prop_map(|(id, condition)| {
             let proposal = Proposal::one(ProposalId(id), id);
             Input::Propose(match condition {

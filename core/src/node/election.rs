@@ -52,7 +52,7 @@ impl<T: Command> Node<T> {
     }
 
     /// An election timeout: ask first with PreVote when enabled, else campaign at once.
-    fn start_election(&mut self) {
+    pub(super) fn start_election(&mut self) {
         self.restarted_recently = false;
         if self.config.pre_vote {
             self.become_pre_candidate();
@@ -67,6 +67,9 @@ impl<T: Command> Node<T> {
         let voters = self.membership.all_voters().count();
         let refused = if matches!(self.role, RoleState::Leader(_)) {
             Some(CampaignError::AlreadyLeader)
+        } else if self.membership.is_empty() {
+            let (known, min_voters) = (self.known_count(), self.config.min_voters);
+            Some(CampaignError::NoConfiguration { known, min_voters })
         } else if !self.membership.is_voter(self.config.id) {
             Some(CampaignError::NotVoter)
         } else if voters < self.config.min_voters {

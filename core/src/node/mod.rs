@@ -1,5 +1,6 @@
 //! The node: its state, the `step` dispatch, queries, and the per-step output assembly.
 
+mod discovery;
 mod election;
 mod read;
 mod reconfigure;
@@ -7,7 +8,7 @@ mod replication;
 mod snapshot;
 mod transfer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
@@ -69,6 +70,10 @@ pub struct Node<T> {
     /// The `(term, leader)` last reported with `LeaderChanged`.
     notified_leader: (Term, Option<NodeId>),
     stats: NodeStats,
+    /// Nodes announced with `Input::AddNode` and not removed since; not persisted.
+    known: BTreeSet<NodeId>,
+    /// Nodes announced with `Input::RemoveNode` and not added since; not persisted.
+    departed: BTreeSet<NodeId>,
     pending: Pending<T>,
 }
 
@@ -187,6 +192,8 @@ impl<T: Command> Node<T> {
             notified_role: Role::Follower,
             notified_leader: (Term(0), None),
             stats: NodeStats::default(),
+            known: BTreeSet::new(),
+            departed: BTreeSet::new(),
             pending: Pending::default(),
         };
         node.reset_election_timer();
@@ -262,7 +269,11 @@ impl<T: Command> Node<T> {
             applied: self.applied,
         };
         match input {
-            Input::Tick => self.on_tick(),
+            Input::Tick => {
+                // A founder that needs nobody else (min_voters 1) bootstraps on its first tick.
+                self.maybe_bootstrap();
+                self.on_tick()
+            }
             Input::Receive { from, message } => self.on_receive(from, message),
             Input::Propose(proposal) => self.on_propose(proposal),
             Input::Campaign => self.on_campaign(),
@@ -271,7 +282,10 @@ impl<T: Command> Node<T> {
             Input::Persisted { index, term } => self.on_persisted(index, term),
             Input::ChangeMembership { id, change } => self.on_change_membership(id, change),
             Input::SnapshotTaken { index, data } => self.on_snapshot_taken(index, data),
+            Input::AddNode(id) => self.on_add_node(id),
+            Input::RemoveNode(id) => self.on_remove_node(id),
         }
+        self.reconcile_announced();
         self.finish_step(outputs);
         self.assert_invariants(&start);
     }

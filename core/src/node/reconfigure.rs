@@ -28,7 +28,7 @@ impl<T: Command> Node<T> {
         }
     }
 
-    fn try_change_membership(
+    pub(super) fn try_change_membership(
         &mut self,
         change: &MembershipChange,
     ) -> Result<LogIndex, ProposeError> {
