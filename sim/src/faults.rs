@@ -52,6 +52,10 @@ impl Simulation {
     /// Membership changes as workload: add or promote a learner, demote or remove a member,
     /// or replace the voters through joint consensus — on the current leader.
     pub(crate) fn decide_membership_change(&mut self) -> Result<(), Violation> {
+        if self.config.discovery {
+            // The leader changes membership by itself, for the nodes announced to it.
+            return Ok(());
+        }
         if !self.fault_rng.chance(self.profile.membership_rate) {
             return Ok(());
         }
@@ -134,6 +138,7 @@ impl Simulation {
             pre_vote: self.config.pre_vote,
             check_quorum: self.config.check_quorum,
             snapshot_every: self.snapshot_every,
+            discovery: self.config.discovery,
             events,
         }
     }

@@ -27,6 +27,7 @@ pub mod bench;
 pub mod campaign;
 pub mod checker;
 mod clients;
+pub mod discovery;
 mod fast_hash;
 mod faults;
 pub mod history;

@@ -29,6 +29,8 @@ pub enum Stream {
     Mechanics,
     /// Which node a client retries at.
     Routing,
+    /// The discovery workload: arrivals, announcement delays, losses and repeats.
+    Discovery,
 }
 
 impl Stream {
@@ -41,6 +43,7 @@ impl Stream {
             Stream::Tuning => 5,
             Stream::Mechanics => 6,
             Stream::Routing => 7,
+            Stream::Discovery => 8,
             Stream::Node(id) => 0x100 + id,
         }
     }

@@ -43,6 +43,9 @@ pub struct Schedule {
     pub check_quorum: bool,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// The nodes start knowing nobody and learn of each other from the discovery workload.
+    #[serde(default)]
+    pub discovery: bool,
     /// The events, in time order.
     pub events: Vec<ScheduledEvent>,
 }
@@ -141,6 +144,7 @@ impl Schedule {
         config.pre_vote = self.pre_vote;
         config.check_quorum = self.check_quorum;
         config.snapshot_every = Some(self.snapshot_every);
+        config.discovery = self.discovery;
         config.schedule = Some(std::sync::Arc::new(self.clone()));
         config
     }

@@ -97,6 +97,15 @@ pub enum TraceEvent {
     },
     /// Every link was restored.
     Heal,
+    /// The discovery workload announced node `about` to node `to`.
+    Announce {
+        /// The node told.
+        to: u64,
+        /// The node it learns of.
+        about: u64,
+        /// Lost on the way (faults, or `to` was down).
+        lost: bool,
+    },
     /// A node's role or known leader changed.
     Role {
         /// The node.
@@ -248,6 +257,9 @@ impl fmt::Display for TraceRecord {
             TraceEvent::Resume { node, backlog } => write!(f, "n{node} RESUME backlog={backlog}"),
             TraceEvent::Partition { kind, cuts } => write!(f, "PARTITION {kind} {cuts:?}"),
             TraceEvent::Heal => write!(f, "HEAL"),
+            TraceEvent::Announce { to, about, lost } => {
+                write!(f, "n{to} told of n{about}{}", if *lost { " LOST" } else { "" })
+            }
             TraceEvent::Role { node, role, term, leader } => {
                 write!(f, "n{node} {role} t{term} leader={leader:?}")
             }

@@ -55,6 +55,10 @@ pub struct SimConfig {
     pub schedule: Option<std::sync::Arc<Schedule>>,
     /// A bug planted in the simulated hosts, to show the checkers and the shrinker at work.
     pub plant: Option<PlantedBug>,
+    /// The discovery workload: nodes start knowing nobody, one of them the founder, and learn
+    /// of each other from announcements delivered in random order, late, lost and repeated
+    /// (see [`crate::discovery`]). Replaces the membership-change workload.
+    pub discovery: bool,
 }
 
 /// Bugs the simulator can plant in its hosts (never in the core), for tests and demos of the
@@ -69,6 +73,10 @@ pub enum PlantedBug {
     /// datagram transport does with messages larger than a datagram: a follower that needs a
     /// snapshot never catches up.
     DropSnapshotChunks,
+    /// Under the discovery workload, every node is a founder: each bootstraps with whatever
+    /// nodes it knows once it knows `min_voters` of them, so different nodes write different
+    /// first configurations.
+    EveryNodeFounds,
 }
 
 impl SimConfig {
@@ -92,6 +100,7 @@ impl SimConfig {
             snapshot_every: None,
             schedule: None,
             plant: None,
+            discovery: false,
         }
     }
 }
@@ -226,6 +235,10 @@ pub struct Stats {
     pub snapshot_chunk_bytes: u64,
     /// The most log entries any node held in memory at once (bounded under compaction).
     pub max_log_entries: u64,
+    /// Announcements the discovery workload delivered to a running node.
+    pub announcements: u64,
+    /// Announcements it lost (faults, or a node that was down).
+    pub announcements_lost: u64,
 }
 
 impl Default for Stats {
@@ -262,6 +275,8 @@ impl Default for Stats {
             snapshots_installed: 0,
             snapshot_chunk_bytes: 0,
             max_log_entries: 0,
+            announcements: 0,
+            announcements_lost: 0,
         }
     }
 }
@@ -344,6 +359,12 @@ pub(crate) enum Event {
         index: LogIndex,
         term: Term,
     },
+    /// The discovery workload tells `to` about `about`.
+    Announce {
+        to: NodeId,
+        about: NodeId,
+        gossip: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -401,6 +422,8 @@ pub(crate) struct Simulation {
     /// Emptied output vectors for `Node::step_into`, so that a step allocates none. A pool,
     /// not one buffer: executing one step's outputs may step a node again.
     pub(crate) output_buffers: Vec<Vec<Output<KvCommand>>>,
+    /// The discovery workload, when on.
+    pub(crate) discovery: Option<crate::discovery::Discovery>,
 }
 
 /// Runs one seed to completion.
@@ -483,10 +506,11 @@ impl Simulation {
             None => drawn,
         };
         let voters: Vec<NodeId> = (1..=config.nodes).map(NodeId).collect();
-        // Seeds with membership changes get two spare nodes that start empty (passive).
+        // Seeds with membership changes get two spare nodes that start empty (passive). Under
+        // discovery every node starts empty, and the leader changes membership by itself.
         let has_spares = match &config.schedule {
             Some(schedule) => schedule.spares,
-            None => profile.membership_rate > 0.0,
+            None => profile.membership_rate > 0.0 && !config.discovery,
         };
         let spares = if has_spares { 2 } else { 0 };
         let ids: Vec<NodeId> = (1..=config.nodes + spares).map(NodeId).collect();
@@ -495,8 +519,15 @@ impl Simulation {
         let hosts = ids
             .iter()
             .map(|&id| {
-                let initial = if id.0 <= config.nodes { voters.clone() } else { Vec::new() };
+                let initial = if id.0 <= config.nodes && !config.discovery {
+                    voters.clone()
+                } else {
+                    Vec::new()
+                };
                 let mut node_config = Config::new(id, initial);
+                if config.discovery {
+                    crate::discovery::configure(&config, &mut node_config);
+                }
                 node_config.election_ticks = config.election_ticks;
                 node_config.heartbeat_ticks = config.heartbeat_ticks;
                 node_config.rng_seed = stream_seed(config.seed, Stream::Node(id.0));
@@ -547,6 +578,7 @@ impl Simulation {
             membership_requests: 0,
             snapshot_every: config.snapshot_every.unwrap_or(limits.snapshot_every),
             output_buffers: Vec::new(),
+            discovery: config.discovery.then(|| crate::discovery::Discovery::new(&config)),
             config,
         }
     }
@@ -588,6 +620,7 @@ impl Simulation {
                 self.schedule(100_000, Event::FaultDecision);
             }
         }
+        self.start_discovery();
         self.schedule(self.config.duration_us, Event::StartLiveness);
         self.trace(TraceEvent::Phase { phase: "safety" });
         while let Some((time_us, event)) = self.queue.pop() {
@@ -670,6 +703,7 @@ impl Simulation {
                 }
                 self.step_node(node, stepraft::Input::Persisted { index, term })
             }
+            Event::Announce { to, about, gossip } => self.announce(to, about, gossip),
         }
     }
 
@@ -741,7 +775,11 @@ impl Simulation {
             .filter_map(|host| host.node.as_ref())
             .filter(|node| members.contains(&node.id()))
             .all(|node| node.commit_index().0 >= self.acknowledged_max);
+        let formed = !self.config.discovery
+            || (members.len() == self.hosts.len()
+                && leader.voters().count() == crate::discovery::expected_voters(&self.config));
         acknowledged
+            && formed
             && self.lagging_members().is_empty()
             && self.clients.iter().all(|client| client.outstanding.is_none())
     }

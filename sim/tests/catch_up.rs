@@ -31,6 +31,7 @@ fn lagging_follower_schedule() -> Schedule {
         pre_vote: true,
         check_quorum: true,
         snapshot_every: 8,
+        discovery: false,
         events,
     }
 }

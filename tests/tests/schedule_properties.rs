@@ -56,6 +56,7 @@ fn schedule() -> impl Strategy<Value = Schedule> {
             pre_vote: true,
             check_quorum: true,
             snapshot_every: 16,
+            discovery: false,
             events,
         }
     })

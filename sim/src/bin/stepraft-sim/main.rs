@@ -82,6 +82,10 @@ struct SweepArgs {
     /// Print the summary as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Every cell forms its cluster from nothing (the discovery workload, which replaces the
+    /// membership-change workload: the matrix drops its membership-on cells).
+    #[arg(long)]
+    discovery: bool,
 }
 
 #[derive(Args)]
@@ -246,6 +250,7 @@ fn sweep_command(args: &SweepArgs) -> ExitCode {
     let mut base = SimConfig::new(0);
     base.duration_us = (args.duration * 1e6) as u64;
     base.liveness_bound_us = (args.liveness_bound * 1e6) as u64;
+    base.discovery = args.discovery;
     let defaults = SimConfig::new(0);
     let mut timing_flags = String::new();
     if base.duration_us != defaults.duration_us {
@@ -254,7 +259,13 @@ fn sweep_command(args: &SweepArgs) -> ExitCode {
     if base.liveness_bound_us != defaults.liveness_bound_us {
         timing_flags.push_str(&format!(" --liveness-bound {}", args.liveness_bound));
     }
-    let cells = Cell::matrix(&args.nodes);
+    if args.discovery {
+        timing_flags.push_str(" --discovery");
+    }
+    let cells: Vec<Cell> = Cell::matrix(&args.nodes)
+        .into_iter()
+        .filter(|cell| !(args.discovery && cell.membership))
+        .collect();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let per_cell = SeedRange::new(0, args.seeds).sharded(shard).len();
     let threads =

@@ -63,6 +63,11 @@ pub struct WorldArgs {
     /// shrinker at work.
     #[arg(long, value_enum)]
     pub plant: Option<Plant>,
+    /// Form the cluster from nothing: nodes start knowing nobody, one is the founder, and
+    /// they learn of each other from announcements that arrive late, lost and repeated (the
+    /// discovery workload; it replaces the membership-change workload).
+    #[arg(long)]
+    pub discovery: bool,
     /// Run the nodes with PreVote on or off.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
@@ -77,6 +82,8 @@ pub enum Plant {
     LoseLastEntryOnCrash,
     /// The network silently loses every snapshot chunk that carries data.
     DropSnapshotChunks,
+    /// Under --discovery, every node bootstraps with the nodes it knows (not one founder).
+    EveryNodeFounds,
 }
 
 impl Plant {
@@ -84,6 +91,7 @@ impl Plant {
         match self {
             Plant::LoseLastEntryOnCrash => PlantedBug::LoseLastEntryOnCrash,
             Plant::DropSnapshotChunks => PlantedBug::DropSnapshotChunks,
+            Plant::EveryNodeFounds => PlantedBug::EveryNodeFounds,
         }
     }
 
@@ -91,6 +99,7 @@ impl Plant {
         match self {
             Plant::LoseLastEntryOnCrash => "lose-last-entry-on-crash",
             Plant::DropSnapshotChunks => "drop-snapshot-chunks",
+            Plant::EveryNodeFounds => "every-node-founds",
         }
     }
 }
@@ -107,6 +116,7 @@ impl WorldArgs {
         config.pre_vote = self.pre_vote;
         config.check_quorum = self.check_quorum;
         config.snapshot_every = self.snapshot_every;
+        config.discovery = self.discovery;
         config.overrides = if self.calm {
             ProfileOverrides::calm()
         } else {
@@ -173,6 +183,9 @@ impl WorldArgs {
         }
         if self.calm {
             flags.push_str(" --calm");
+        }
+        if self.discovery {
+            flags.push_str(" --discovery");
         }
         if !self.pre_vote {
             flags.push_str(" --pre-vote false");
