@@ -41,7 +41,9 @@ pub enum Input<T> {
     /// enough; a leader adds an announced non-member through the log, as a learner and then,
     /// once it has caught up and while voters number fewer than `max_voters`, as a voter.
     /// Repeated announcements change nothing. Announcements are not persisted: after a
-    /// restart, announce again (see the crate docs on bootstrap).
+    /// restart, announce again (see the crate docs on bootstrap). An announced node is the
+    /// leader's to manage: a learner that is announced gets promoted, so do not announce a
+    /// node that [`Input::ChangeMembership`] should keep a learner.
     AddNode(NodeId),
     /// Announce that a node has left for good: a leader removes it from the configuration
     /// through the log — a learner at once, a voter only while that leaves at least
