@@ -182,14 +182,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Box::new(outbox)
         }
     };
+    // The defaults of `NodeSetup::new`, parallel leader writes included.
     let handle = spawn_node(NodeSetup {
-        config,
-        storage,
-        outbox,
-        inbound,
         tick: options.tick,
         learners_max: options.effective_learners_max(),
-        forward_to_leader: true,
+        ..NodeSetup::new(config, storage, outbox, inbound)
     })?;
     handle.metrics.attach_transport(Arc::clone(&stats));
     let (app_sender, app_requests) = mpsc::channel(4096);

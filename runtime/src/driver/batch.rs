@@ -2,7 +2,9 @@
 //!
 //! The driver steps every input that is ready (up to a bound) before touching the disk, then
 //! persists the whole batch with one write and one fsync, then executes the sends, answers and
-//! applies in the order the steps produced them. This only moves persists *earlier* relative
+//! applies in the order the steps produced them. (A batch whose persists need not be durable
+//! first — the leader's own appends under parallel leader writes, commit-index updates — is
+//! written in the background instead: see `writer.rs`.) This only moves persists *earlier* relative
 //! to later steps' sends and applies, never later relative to their own step's — so every
 //! output still runs after the persists that preceded it, which is the core's ordering
 //! contract; what group commit changes is only that a message or answer may leave a little
@@ -41,11 +43,14 @@ pub(super) struct Batch<T> {
     /// The last entry of a background append (`PersistAsync`), acknowledged with
     /// `Input::Persisted` once the batch is durable.
     pub async_last: Option<(LogIndex, Term)>,
+    /// Whether a persist other than a hard state must be durable before the actions run
+    /// (hard states are sorted by the driver: see `Driver::execute`).
+    pub must_wait: bool,
 }
 
 impl<T> Default for Batch<T> {
     fn default() -> Self {
-        Batch { persists: Vec::new(), actions: Vec::new(), async_last: None }
+        Batch { persists: Vec::new(), actions: Vec::new(), async_last: None, must_wait: false }
     }
 }
 
@@ -54,9 +59,12 @@ impl<T> Batch<T> {
     pub fn add_outputs(&mut self, outputs: impl IntoIterator<Item = Output<T>>) {
         for output in outputs {
             match output {
-                Output::Persist(change) => self.persists.push(change),
-                // Optional relaxation (parallel leader writes): this runtime simply makes it
-                // durable with the batch, then reports it with `Input::Persisted`.
+                Output::Persist(change) => {
+                    self.must_wait |= !matches!(change, Persist::HardState(_));
+                    self.persists.push(change);
+                }
+                // Parallel leader writes: written in the background unless the batch must wait
+                // anyway, and reported with `Input::Persisted` once durable.
                 Output::PersistAsync(change) => {
                     if let Persist::Append(entries) = &change {
                         if let Some(last) = entries.last() {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stepraft::{
-    Command, Entry, Input, LogIndex, MembershipChange, Node, NodeId, Output, Payload, Proposal,
-    ProposalId, ReadId, Role, Snapshot, Term,
+    Command, Entry, HardState, Input, LogIndex, MembershipChange, Node, NodeId, Output, Payload,
+    Persist, Proposal, ProposalId, ReadId, Role, Snapshot, Term,
 };
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +15,8 @@ use super::api::{Applied, Committed, Leadership, NodeStatus, Request, RequestErr
 use super::batch::{Action, Batch, Reply};
 use super::client::Call;
 use super::clock::TickClock;
-use super::observe::{Observer, Written};
+use super::observe::Observer;
+use super::writer::{BackgroundDone, WriteOutcome, Writer};
 use super::DriverError;
 use crate::network::{ForwardAnswer, Forwarded, Inbound, Outbox, PeerMessage};
 use crate::storage::Storage;
@@ -51,6 +52,13 @@ pub(super) struct Streams<T> {
 pub(super) struct Driver<T, S, O> {
     node: Node<T>,
     storage: Arc<S>,
+    /// Started by `run`: the thread that makes writes durable, in order.
+    writer: Option<Writer<T>>,
+    /// The `(term, vote)` of the last hard state handed to the writer: a hard state that
+    /// changes only the commit index is deferred (see `execute`).
+    handed_vote: (Term, Option<NodeId>),
+    /// A commit-only hard state not yet handed over, and the tick count when it was deferred.
+    deferred: Option<(HardState, u64)>,
     outbox: O,
     streams: Streams<T>,
     /// The last index delivered on the applied stream.
@@ -91,9 +99,13 @@ where
         forward_to_leader: bool,
         observer: Observer,
     ) -> Self {
+        let hard_state = node.hard_state();
         Driver {
             node,
             storage: Arc::new(storage),
+            writer: None,
+            handed_vote: (hard_state.term, hard_state.voted_for),
+            deferred: None,
             outbox,
             streams,
             applied: LogIndex(0),
@@ -112,11 +124,28 @@ where
         }
     }
 
-    /// Runs until every client is dropped or storage fails.
+    /// Runs until every client is dropped or storage fails; then lets the storage thread
+    /// finish what it was handed and releases the storage.
     pub async fn run(
         mut self,
+        inbound: Inbound<T>,
+        requests: mpsc::Receiver<Call<T>>,
+        tick: Duration,
+    ) -> Result<(), DriverError> {
+        let (completions, background) = mpsc::unbounded_channel();
+        self.writer = Some(Writer::start(Arc::clone(&self.storage), completions));
+        let result = self.run_loop(inbound, requests, background, tick).await;
+        if let Some(writer) = self.writer.take() {
+            writer.close().await;
+        }
+        result
+    }
+
+    async fn run_loop(
+        &mut self,
         mut inbound: Inbound<T>,
         mut requests: mpsc::Receiver<Call<T>>,
+        mut background: mpsc::UnboundedReceiver<BackgroundDone>,
         tick: Duration,
     ) -> Result<(), DriverError> {
         // Time that passed is stepped as ticks before any input that follows it, however long
@@ -149,11 +178,19 @@ where
                         }
                         None => return Ok(()),
                     },
+                    Some(done) = background.recv() => {
+                        self.step_elapsed_ticks(&mut clock, &mut batch);
+                        self.on_background_done(done, &mut batch)?
+                    }
                 }
             }
             // Group commit: step whatever else is already waiting before the fsync.
             for _ in 0..BATCH_INPUTS_MAX {
                 self.step_elapsed_ticks(&mut clock, &mut batch);
+                if let Ok(done) = background.try_recv() {
+                    self.on_background_done(done, &mut batch)?;
+                    continue;
+                }
                 if inbound_open {
                     match inbound.try_recv() {
                         Ok((from, message)) => {
@@ -464,20 +501,88 @@ where
         grows_past.then_some(RequestError::TooManyLearners { learners, max: self.learners_max })
     }
 
-    /// Persists the batch (one transaction, one fsync), then executes the rest in order.
-    /// Returns the background append to acknowledge, if any.
+    /// A background write finished: acknowledge the leader appends it made durable.
+    fn on_background_done(
+        &mut self,
+        done: BackgroundDone,
+        batch: &mut Batch<T>,
+    ) -> Result<(), DriverError> {
+        self.observe_write(&done.outcome);
+        done.outcome.result?;
+        if let Some((index, term)) = done.async_last {
+            self.step(Input::Persisted { index, term }, batch);
+        }
+        Ok(())
+    }
+
+    fn observe_write(&self, outcome: &WriteOutcome) {
+        if let Some((written, elapsed)) = outcome.transaction {
+            self.observer.on_persist(written, elapsed, outcome.result.as_ref().err());
+        } else if let Err(error) = &outcome.result {
+            self.observer.on_persist(Default::default(), Duration::ZERO, Some(error));
+        }
+    }
+
+    /// Whether a commit-only hard state has been deferred for an election timeout: it then goes
+    /// out on its own (in the background), so that an idle node's stored commit index does not
+    /// lag for long.
+    fn deferred_is_due(&self) -> bool {
+        self.deferred.is_some_and(|(_, since)| {
+            self.ticks.saturating_sub(since) >= u64::from(self.node.config().election_ticks)
+        })
+    }
+
+    /// Makes the batch's persists durable, then executes the rest in order. Returns the
+    /// background append to acknowledge, if any.
+    ///
+    /// What the loop waits for: a hard state with a new term or vote, and every persist other
+    /// than a leader's own append under parallel leader writes. A hard state that only moves
+    /// the commit index is deferred and rides along with the next write (or goes out on its
+    /// own in the background after an election timeout): a stored commit index that lags is
+    /// safe, since a restarted node learns the commit index from its leader, and the core never
+    /// stores one beyond the durable log. A batch with nothing to wait for is written in the
+    /// background while its messages leave: the leader's disk write then overlaps its
+    /// followers' (thesis §10.2.1), and the core counts the leader's own copy only once it is
+    /// acknowledged.
     async fn execute(&mut self, batch: Batch<T>) -> Result<Option<(LogIndex, Term)>, DriverError> {
-        let Batch { persists, actions, async_last } = batch;
-        if !persists.is_empty() {
-            let storage = Arc::clone(&self.storage);
-            let written = Written::of(&persists);
-            let (result, elapsed) = tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                (storage.persist(&persists), started.elapsed())
-            })
-            .await?;
-            self.observer.on_persist(written, elapsed, result.as_ref().err());
-            result?;
+        let Batch { persists, actions, async_last, must_wait } = batch;
+        let mut job = Vec::with_capacity(persists.len() + 1);
+        let mut wait = must_wait;
+        for persist in persists {
+            match persist {
+                Persist::HardState(hard_state)
+                    if (hard_state.term, hard_state.voted_for) == self.handed_vote =>
+                {
+                    let since = self.deferred.map_or(self.ticks, |(_, since)| since);
+                    self.deferred = Some((hard_state, since));
+                }
+                Persist::HardState(hard_state) => {
+                    // Newer than anything deferred, which it replaces.
+                    self.handed_vote = (hard_state.term, hard_state.voted_for);
+                    self.deferred = None;
+                    wait = true;
+                    job.push(Persist::HardState(hard_state));
+                }
+                other => job.push(other),
+            }
+        }
+        let mut async_last = async_last;
+        if !job.is_empty() || self.deferred_is_due() {
+            if let Some((hard_state, _)) = self.deferred.take() {
+                job.push(Persist::HardState(hard_state));
+            }
+            let writer = self.writer.as_ref().ok_or(DriverError::StorageThreadLost)?;
+            if wait {
+                let outcome = writer.write(job).ok_or(DriverError::StorageThreadLost)?;
+                let outcome = outcome.await.map_err(|_| DriverError::StorageThreadLost)?;
+                self.observe_write(&outcome);
+                outcome.result?;
+            } else {
+                if !writer.write_in_background(job, async_last) {
+                    return Err(DriverError::StorageThreadLost);
+                }
+                async_last = None;
+            }
         }
         for action in actions {
             match action {
