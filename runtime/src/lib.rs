@@ -7,6 +7,9 @@
 //!   client requests, and executes its outputs in contract order — persist (fsync'd, one write
 //!   per batch) → send → apply. [`driver::spawn_node`] hands back a request sender and an
 //!   event receiver.
+//! * [`election`]: leader election only, for an application with no commands to replicate:
+//!   it implements one small trait to send a message to a peer, announces nodes at run time,
+//!   and receives every leadership change.
 //! * [`network`]: the [`network::Outbox`] trait the driver sends through and the inbound queue
 //!   it reads; in-process channels, TCP (feature `tcp`: length-delimited frames, reconnect
 //!   with backoff, a bounded queue per peer) and UDP (feature `udp`); every message carries a
@@ -78,6 +81,7 @@
 
 pub mod codec;
 pub mod driver;
+pub mod election;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod network;

@@ -4,7 +4,8 @@
 //! elapsed while it could not step the node (a frozen process, a storage write that blocked
 //! the loop, a slow scheduler). A leader that stepped a read queued during a stall before
 //! hearing of the time that passed would answer it from a lease that has ended. So the driver
-//! asks this clock before every input how many ticks are due, and steps them first.
+//! asks this clock before every input how many ticks are due, and steps them first (and so
+//! does the election-only task, [`crate::election`]).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 
 /// Counts whole tick periods on the monotonic clock.
 #[derive(Debug)]
-pub(super) struct TickClock {
+pub(crate) struct TickClock {
     period: Duration,
     /// When the next tick is due; ticks before it were handed out.
     next_due: Instant,
@@ -23,13 +24,13 @@ pub(super) struct TickClock {
 impl TickClock {
     /// A clock whose first tick is due one `period` after `now`. After a stall, at most
     /// `burst_max` ticks are handed out at once.
-    pub(super) fn new(period: Duration, now: Instant, burst_max: u64) -> TickClock {
+    pub(crate) fn new(period: Duration, now: Instant, burst_max: u64) -> TickClock {
         let period = period.max(Duration::from_micros(1));
         TickClock { period, next_due: now + period, burst_max: burst_max.max(1) }
     }
 
     /// When the next tick is due.
-    pub(super) fn next_due(&self) -> Instant {
+    pub(crate) fn next_due(&self) -> Instant {
         self.next_due
     }
 
@@ -37,7 +38,7 @@ impl TickClock {
     /// length yields at least `burst_max` of them, which is enough for the node to draw every
     /// conclusion the elapsed time allows (its lease ended, its election timeout fired), and
     /// keeps a stall of hours from turning into millions of steps.
-    pub(super) fn take_due(&mut self, now: Instant) -> u64 {
+    pub(crate) fn take_due(&mut self, now: Instant) -> u64 {
         if now < self.next_due {
             return 0;
         }

@@ -19,7 +19,7 @@
 mod api;
 mod batch;
 mod client;
-mod clock;
+pub(crate) mod clock;
 mod observe;
 mod run;
 mod writer;
