@@ -258,19 +258,31 @@ impl App {
     }
 
     /// Asks the driver to record a snapshot once enough entries were applied since the last.
+    ///
+    /// The state is copied here, where it is consistent with `applied`, and encoded on a
+    /// blocking thread: encoding is the long part (the whole map), and neither this task (which
+    /// answers reads and writes) nor the driver waits for it. The driver writes the snapshot in
+    /// the background too.
     fn maybe_snapshot(&mut self) {
         let due = self.applied.0 >= self.snapshot_index.0.saturating_add(self.snapshot_every);
         if self.snapshot_every == 0 || self.snapshot_pending || !due {
             return;
         }
         let snapshot = AppSnapshot { state: self.state.clone(), peers: self.book.all() };
-        let Ok(data) = postcard::to_stdvec(&snapshot) else { return };
         let number = self.next_request;
         self.next_request += 1;
-        if self.call(number, Request::Snapshot { index: self.applied, data }) {
-            self.snapshot_pending = true;
-            self.waiters.insert(number, Waiter::Snapshot);
-        }
+        self.snapshot_pending = true;
+        self.waiters.insert(number, Waiter::Snapshot);
+        let (index, driver, answers) = (self.applied, self.driver.clone(), self.answers.clone());
+        tokio::spawn(async move {
+            let encoded = tokio::task::spawn_blocking(move || postcard::to_stdvec(&snapshot)).await;
+            let answer = match encoded {
+                Ok(Ok(data)) => driver.call(Request::Snapshot { index, data }).await,
+                // Not taken: the next apply tries again.
+                _ => Err(RequestError::Stopped),
+            };
+            let _ = answers.send((number, answer));
+        });
     }
 
     /// Replaces the state with a snapshot's (installed from the leader, or after a restart).

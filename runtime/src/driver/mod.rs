@@ -456,4 +456,50 @@ mod tests {
         };
         assert!(error.took_no_effect());
     }
+
+    /// Memory storage whose writes of a snapshot take `delay`, as a large snapshot on a slow
+    /// disk does.
+    struct SlowSnapshots {
+        inner: MemoryStorage<String>,
+        delay: Duration,
+    }
+
+    impl Storage<String> for SlowSnapshots {
+        fn load(&self) -> Result<stepraft::DurableState<String>, StorageError> {
+            self.inner.load()
+        }
+
+        fn persist(&self, changes: &[stepraft::Persist<String>]) -> Result<(), StorageError> {
+            if changes.iter().any(|change| matches!(change, stepraft::Persist::Snapshot(_))) {
+                std::thread::sleep(self.delay);
+            }
+            self.inner.persist(changes)
+        }
+    }
+
+    /// Recording a snapshot the application took does not hold up the loop while it is
+    /// written: the node answers at once, and goes on answering other requests.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_snapshot_write_does_not_block_the_loop() {
+        let ids = [NodeId(1)];
+        let (outbox, inbound) = channel_network::<String>(&ids, 16).swap_remove(0);
+        let storage =
+            SlowSnapshots { inner: MemoryStorage::default(), delay: Duration::from_secs(2) };
+        let setup = NodeSetup::new(Config::new(NodeId(1), ids), storage, outbox, inbound);
+        let mut node =
+            spawn_node(NodeSetup { tick: Duration::from_millis(5), ..setup }).expect("starts");
+        wait_until_leading(&mut node).await;
+        let committed = node.client.propose(vec!["x".into()]).await.expect("commits");
+        let started = std::time::Instant::now();
+        let snapshot = Request::Snapshot { index: committed.last, data: b"state".to_vec() };
+        let answer = answer(&node, snapshot).await;
+        assert_eq!(answer, Response::SnapshotTaken { index: committed.last });
+        let status = node.client.status().await.expect("runs");
+        assert_eq!(status.snapshot_index, committed.last);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered after {:?}, while the snapshot was written",
+            started.elapsed()
+        );
+    }
 }

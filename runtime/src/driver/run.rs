@@ -306,7 +306,7 @@ where
                     Output::SnapshotRejected { index: at, error } if *at == index => Some(*error),
                     _ => None,
                 });
-                batch.add_outputs(self.scratch.drain(..));
+                batch.add_local_snapshot_outputs(self.scratch.drain(..));
                 let response = match refused {
                     Some(error) => Response::Failed(RequestError::Snapshot(error)),
                     None => Response::SnapshotTaken { index },

@@ -7,7 +7,8 @@
 //!   `log_start` (a sealed big-endian `u64`), the first index the log holds (1 until a
 //!   compaction drops a prefix).
 //! * `hard_state`: one record, the sealed postcard-encoded `HardState`.
-//! * `log`: index → the sealed postcard-encoded `Entry<T>`.
+//! * `log`: index → the sealed postcard-encoded `Entry<T>`. Records below `log_start` are
+//!   compacted away and ignored; each transaction deletes up to 512 of them.
 //! * `snapshot`: one record, a sealed postcard-encoded [`StoredSnapshot`] (reserved for core
 //!   snapshots: written by `Persist::Snapshot`, with `Persist::Compact { through }` dropping
 //!   the log prefix it covers and moving `log_start`).
@@ -246,7 +247,8 @@ where
         };
         let log = transaction.open_table(LOG).map_err(db_error)?;
         let mut entries = Vec::new();
-        for record in log.iter().map_err(db_error)? {
+        // Records below `log_start` are compacted ones not deleted yet (see `drop_stale`).
+        for record in log.range(log_start..).map_err(db_error)? {
             let (key, value) = record.map_err(db_error)?;
             let index = key.value();
             let expected = log_start + entries.len() as u64;
@@ -321,7 +323,9 @@ where
                         }
                     }
                     Persist::Compact { through } => {
-                        log.retain_in(..=through.0, |_, _| false).map_err(db_error)?;
+                        // Only the start moves here; the records below it are deleted a bounded
+                        // number per transaction, so that compacting thousands of entries
+                        // never makes one write long.
                         let current = read_u64(&meta, "log_start")?.unwrap_or(1);
                         let start = encode_u64("log_start", current.max(through.0 + 1));
                         meta.insert("log_start", &start[..]).map_err(db_error)?;
@@ -336,14 +340,35 @@ where
                     }
                 }
             }
+            let log_start = read_u64(&meta, "log_start")?.unwrap_or(1);
+            drop_stale(&mut log, log_start)?;
         }
         transaction.commit().map_err(db_error)
     }
 }
 
+/// Most compacted log records one transaction deletes.
+const STALE_DELETES_MAX: usize = 512;
+
+/// Deletes up to [`STALE_DELETES_MAX`] log records below `log_start`: a compaction's records go
+/// over the next transactions, each a little longer, rather than in one long one.
+fn drop_stale(log: &mut redb::Table<u64, &[u8]>, log_start: u64) -> Result<(), StorageError> {
+    for _ in 0..STALE_DELETES_MAX {
+        let first = log.first().map_err(db_error)?.map(|(index, _)| index.value());
+        match first {
+            Some(index) if index < log_start => {
+                log.remove(index).map_err(db_error)?;
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::ReadableTableMetadata;
     use stepraft::{NodeId, Payload, Term};
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -386,6 +411,40 @@ mod tests {
         let commands: Vec<_> = state.entries.iter().filter_map(|e| e.command().cloned()).collect();
         assert_eq!(commands, ["a", "b", "d"]);
         assert_eq!(store.snapshot().expect("reads"), None);
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    /// A compaction of thousands of entries moves the log's start at once and deletes the
+    /// records a bounded number per transaction; the store never shows the stale ones.
+    #[test]
+    fn a_large_compaction_is_deleted_over_several_transactions() {
+        let dir = temp_dir("bounded-compaction");
+        let store = RedbStorage::<String>::open(&dir, ME).expect("creates");
+        store.persist(&[Persist::Append((1..=2000).map(|i| entry(i, 1, "x")).collect())]).unwrap();
+        let snapshot = Persist::Snapshot(Snapshot {
+            meta: SnapshotMeta {
+                index: LogIndex(1900),
+                term: Term(1),
+                membership: stepraft::Membership::with_voters([NodeId(1)]).into(),
+            },
+            data: std::sync::Arc::from(&b"state"[..]),
+        });
+        store.persist(&[snapshot, Persist::Compact { through: LogIndex(1900) }]).unwrap();
+        let records = |store: &RedbStorage<String>| {
+            let transaction = store.database.begin_read().expect("reads");
+            transaction.open_table(LOG).expect("log").len().expect("counts")
+        };
+        assert_eq!(records(&store), 2000 - STALE_DELETES_MAX as u64, "one bounded batch");
+        let first = |store: &RedbStorage<String>| store.load().expect("loads").entries[0].index;
+        assert_eq!(first(&store), LogIndex(1901), "the stale records are not part of the log");
+        let hard_state = HardState { term: Term(1), voted_for: None, commit: LogIndex(2000) };
+        for _ in 0..3 {
+            store.persist(&[Persist::HardState(hard_state)]).unwrap();
+        }
+        assert_eq!(records(&store), 100, "every later transaction deletes another batch");
+        drop(store);
+        let store = RedbStorage::<String>::open(&dir, ME).expect("reopens");
+        assert_eq!(first(&store), LogIndex(1901));
         std::fs::remove_dir_all(&dir).expect("cleans up");
     }
 
