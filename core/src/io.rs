@@ -241,6 +241,13 @@ pub enum Output<T> {
 #[non_exhaustive]
 pub enum Persist<T> {
     /// Replace the stored term, vote and commit index.
+    ///
+    /// One relaxation is safe: a hard state whose term and vote equal the last one written
+    /// (it only moves the commit index) may be written lazily — with the next write, or later —
+    /// instead of before the outputs that follow it. A restarted node whose stored commit index
+    /// lags learns the commit index from its leader again, and the node never asks to store a
+    /// commit index beyond the log it has asked to make durable. A hard state with a new term or
+    /// vote must be durable before anything after it, as every other persist.
     HardState(HardState),
     /// Append entries; the first one directly follows the last stored entry.
     Append(Vec<Entry<T>>),

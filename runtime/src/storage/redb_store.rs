@@ -56,6 +56,11 @@ const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 /// The format marker; bump it when the schema changes incompatibly. (2: sealed records.)
 const FORMAT: &str = "stepraft-kv/2";
+/// redb's page cache (its default is 1 GiB). The store is written far more than read: the core
+/// keeps the log it serves in memory, and reads come only at start-up (`load`) and when a
+/// snapshot checks the entry at its index. The cache needs to hold the pages that recent
+/// transactions touch — the log's right edge and the B-tree's upper levels — not the log.
+const CACHE_BYTES: usize = 32 << 20;
 /// The database file inside the data directory.
 const FILE_NAME: &str = "stepraft-kv.redb";
 
@@ -109,7 +114,8 @@ fn open_existing(path: &Path) -> Result<Database, StorageError> {
             *slot = Some(text);
         }
     }));
-    let opened = std::panic::catch_unwind(|| Database::open(path));
+    let opened =
+        std::panic::catch_unwind(|| redb::Builder::new().set_cache_size(CACHE_BYTES).open(path));
     std::panic::set_hook(hook);
     match opened {
         Ok(result) => result.map_err(db_error),
@@ -142,7 +148,8 @@ impl<T> RedbStorage<T> {
         if listing.next().is_some() {
             return Err(StorageError::ForeignDirectory { path: directory.display().to_string() });
         }
-        let database = Database::create(&path).map_err(db_error)?;
+        let database =
+            redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(db_error)?;
         let storage = RedbStorage { database, path, _commands: PhantomData };
         storage.initialise(identity)?;
         Ok(storage)
