@@ -405,7 +405,7 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
     let reads = args.reads.iter().map(|&clients| (bench::Operation::LinearizableRead, clients));
     if !args.json {
         println!(
-            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
+            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
             "operation",
             "clients",
             "ops",
@@ -414,7 +414,7 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
             "p99 ms",
             "p99.9 ms",
             "max ms",
-            "leader",
+            "leader chg",
             "errors"
         );
     }
@@ -441,7 +441,7 @@ fn print_level(result: &bench::BenchResult) {
     let ms = |value: Option<f64>| value.map_or("-".to_owned(), |ms| format!("{ms:.2}"));
     let latency = &result.latency;
     println!(
-        "{:<17} {:>7} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
+        "{:<17} {:>7} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
         result.level.operation.name(),
         result.level.clients,
         result.operations,
