@@ -6,7 +6,7 @@
 //! * [`server`]: the `stepraft-kv serve` node — runtime driver, storage and transport, the
 //!   key-value application, and the HTTP JSON API, all on one port;
 //! * [`client`] and [`http`]: a blocking client of that API;
-//! * [`launch`] and [`mod@bench`]: local clusters of server processes, and the write benchmark.
+//! * [`launch`] and [`mod@bench`]: local clusters of server processes, and the benchmark (of stepraft-kv or etcd).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use stepraft::NodeId;
+use stepraft_kv::bench;
 use stepraft_kv::client::{ClientError, KvClient};
 use stepraft_kv::launch::{self, LocalCluster};
 use stepraft_kv::server::{serve, ServeOptions, TransportKind};
@@ -82,21 +83,53 @@ enum Commands {
         #[command(flatten)]
         target: Target,
     },
-    /// Benchmark writes (fsync'd) with 1, 16 and 64 concurrent clients.
-    Bench {
-        /// Concurrency levels.
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        clients: Vec<usize>,
-        /// Seconds per level.
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
-        /// Bytes per value.
-        #[arg(long, default_value_t = 100)]
-        value_bytes: usize,
-        /// Benchmark a running cluster at these addresses instead of starting one.
-        #[arg(long, value_delimiter = ',')]
-        nodes: Vec<String>,
-    },
+    /// Benchmark writes (fsync'd) and linearizable reads with concurrent clients, each with one
+    /// keep-alive connection: a 3-node cluster it starts, or running nodes (--nodes), also
+    /// etcd's (--target etcd).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Concurrency levels of the write levels (0: none).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Concurrency levels of the linearizable-read levels, run after the writes (0: none).
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    reads: Vec<usize>,
+    /// Seconds per level.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Benchmark a running cluster at these addresses (HOST:PORT) instead of starting one.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// The system at --nodes: stepraft-kv, or etcd through its v3 JSON gateway (/v3/kv/put,
+    /// /v3/kv/range) on its client port.
+    #[arg(long, value_enum, default_value_t = BenchTarget::Stepraft)]
+    target: BenchTarget,
+    /// Which node each client starts with: every client the first of --nodes, client i node
+    /// i mod n, or every client the leader when the level starts.
+    #[arg(long, value_enum, default_value_t = BenchConnect::First)]
+    connect: BenchConnect,
+    /// Print one JSON object per level (JSON lines) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchTarget {
+    Stepraft,
+    Etcd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchConnect {
+    First,
+    Spread,
+    Leader,
 }
 
 #[derive(clap::Args)]
@@ -189,9 +222,7 @@ fn main() -> ExitCode {
                 .map(|swapped| if swapped { "swapped" } else { "not swapped" }.into())
         }),
         Commands::Status { target } => print_status(&target),
-        Commands::Bench { clients, seconds, value_bytes, nodes } => {
-            run_bench(&clients, seconds, value_bytes, nodes)
-        }
+        Commands::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -320,52 +351,109 @@ fn print_status(target: &Target) -> Result<(), String> {
     Ok(())
 }
 
-fn run_bench(
-    levels: &[usize],
-    seconds: f64,
-    value_bytes: usize,
-    nodes: Vec<String>,
-) -> Result<(), String> {
+fn run_bench(mut args: BenchArgs) -> Result<(), String> {
+    let target = match args.target {
+        BenchTarget::Stepraft => bench::Target::Stepraft,
+        BenchTarget::Etcd => bench::Target::Etcd,
+    };
+    if target == bench::Target::Etcd && args.nodes.is_empty() {
+        return Err(
+            "--target etcd needs --nodes: the client addresses of running etcd members".into()
+        );
+    }
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        return Err(format!("--seconds must be positive, not {}", args.seconds));
+    }
     let io = |error: std::io::Error| error.to_string();
-    let (addresses, _cluster, directory) = if nodes.is_empty() {
+    let (addresses, cluster, directory) = if args.nodes.is_empty() {
         let executable = std::env::current_exe().map_err(io)?;
         let directory = launch::fresh_directory("stepraft-kv-bench").map_err(io)?;
         let addresses = launch::free_loopback_addresses(3).map_err(io)?;
         let mut cluster =
             LocalCluster::new(executable, directory.clone(), addresses.clone(), Vec::new(), true);
         cluster.start_all().map_err(io)?;
-        let leader = cluster
-            .wait_for_leader(Duration::from_secs(15))
-            .ok_or("the cluster elected no leader")?;
-        println!(
-            "3-node cluster on loopback, data in {} (fsync per batch), leader node {leader}",
-            directory.display()
-        );
+        eprintln!("3-node cluster on loopback, data in {} (fsync per batch)", directory.display());
         (addresses, Some(cluster), Some(directory))
     } else {
-        (nodes, None, None)
+        (std::mem::take(&mut args.nodes), None, None)
     };
-    println!(
-        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>7}",
-        "clients", "writes", "writes/s", "p50 ms", "p99 ms", "errors"
-    );
-    for &clients in levels {
-        let duration = Duration::from_secs_f64(seconds);
-        let result =
-            stepraft_kv::bench::run_level(&addresses, clients.max(1), duration, value_bytes);
-        println!(
-            "{:>8} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-            result.clients,
-            result.writes,
-            result.writes_per_second,
-            result.p50_ms,
-            result.p99_ms,
-            result.errors
-        );
-    }
-    drop(_cluster);
+    let result = run_levels(target, &addresses, &args);
+    drop(cluster);
     if let Some(directory) = directory {
         launch::remove_directory(&directory);
     }
+    result
+}
+
+/// The write levels, then the read levels, each reported as soon as it ends.
+fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> Result<(), String> {
+    let view = bench::ClusterView::wait_for_leader(target, addresses, Duration::from_secs(15))
+        .ok_or("no node reports that it leads")?;
+    let leader = view.leader().map(|i| addresses[i].as_str()).unwrap_or("?");
+    eprintln!(
+        "{} at {}, leader {leader} (term {})",
+        target.name(),
+        addresses.join(","),
+        view.term().unwrap_or(0)
+    );
+    let connect = match args.connect {
+        BenchConnect::First => bench::Connect::First,
+        BenchConnect::Spread => bench::Connect::Spread,
+        BenchConnect::Leader => bench::Connect::Leader,
+    };
+    let writes = args.clients.iter().map(|&clients| (bench::Operation::Write, clients));
+    let reads = args.reads.iter().map(|&clients| (bench::Operation::LinearizableRead, clients));
+    if !args.json {
+        println!(
+            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
+            "operation",
+            "clients",
+            "ops",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "leader chg",
+            "errors"
+        );
+    }
+    for (operation, clients) in writes.chain(reads).filter(|&(_, clients)| clients > 0) {
+        let level = bench::Level {
+            target,
+            operation,
+            clients,
+            duration: Duration::from_secs_f64(args.seconds),
+            value_bytes: args.value_bytes,
+            connect,
+        };
+        let result = bench::run_level(addresses, level);
+        if args.json {
+            println!("{}", result.to_json(addresses));
+        } else {
+            print_level(&result);
+        }
+    }
     Ok(())
+}
+
+fn print_level(result: &bench::BenchResult) {
+    let ms = |value: Option<f64>| value.map_or("-".to_owned(), |ms| format!("{ms:.2}"));
+    let latency = &result.latency;
+    println!(
+        "{:<17} {:>7} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
+        result.level.operation.name(),
+        result.level.clients,
+        result.operations,
+        result.per_second(),
+        ms(latency.p50_ms),
+        ms(latency.p99_ms),
+        ms(latency.p999_ms),
+        ms(latency.max_ms),
+        result.leader_changes().map_or("?".to_owned(), |changes| changes.to_string()),
+        result.errors
+    );
+    if let Some(error) = &result.first_error {
+        println!("  first error: {error}");
+    }
 }

@@ -182,10 +182,7 @@ fn connect(address: &str, timeout: Duration) -> std::io::Result<TcpStream> {
     Err(last_error)
 }
 
-fn read_response(
-    connection: &mut BufReader<TcpStream>,
-    address: &str,
-) -> Result<HttpResponse, HttpError> {
+fn read_response(connection: &mut impl BufRead, address: &str) -> Result<HttpResponse, HttpError> {
     let io = |source| HttpError::Io { address: address.to_owned(), source };
     let bad = |reason: String| HttpError::BadResponse { address: address.to_owned(), reason };
     let mut head = Vec::new();
@@ -206,7 +203,7 @@ fn read_response(
         Err(error) => return Err(bad(error.to_string())),
     }
     let status = parsed.code.ok_or_else(|| bad("no status".into()))?;
-    let (mut length, mut location, mut content_type) = (0usize, None, None);
+    let (mut length, mut location, mut content_type, mut chunked) = (0usize, None, None, false);
     for header in parsed.headers.iter() {
         let value = String::from_utf8_lossy(header.value).trim().to_owned();
         if header.name.eq_ignore_ascii_case("content-length") {
@@ -215,12 +212,126 @@ fn read_response(
             location = Some(value);
         } else if header.name.eq_ignore_ascii_case("content-type") {
             content_type = Some(value);
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Other servers (etcd's gateway and metrics, for the benchmark) send bodies of
+            // unknown length chunked; no other coding is accepted.
+            if !value.eq_ignore_ascii_case("chunked") {
+                return Err(bad(format!("transfer-encoding {value:?}")));
+            }
+            chunked = true;
         }
     }
-    if length > BODY_BYTES_MAX {
-        return Err(bad(format!("body of {length} bytes")));
-    }
-    let mut body = vec![0; length];
-    connection.read_exact(&mut body).map_err(io)?;
+    let body = if chunked {
+        read_chunked(connection).map_err(|error| match error {
+            ChunkError::Io(source) => io(source),
+            ChunkError::Bad(reason) => bad(reason),
+        })?
+    } else {
+        if length > BODY_BYTES_MAX {
+            return Err(bad(format!("body of {length} bytes")));
+        }
+        let mut body = vec![0; length];
+        connection.read_exact(&mut body).map_err(io)?;
+        body
+    };
     Ok(HttpResponse { status, body, location, content_type })
+}
+
+enum ChunkError {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+impl From<std::io::Error> for ChunkError {
+    fn from(error: std::io::Error) -> ChunkError {
+        ChunkError::Io(error)
+    }
+}
+
+/// A `transfer-encoding: chunked` body (RFC 9112 §7.1): chunks of a hexadecimal size line,
+/// the bytes and a CRLF, up to a chunk of size 0 and the trailer section, which is skipped.
+fn read_chunked(connection: &mut impl BufRead) -> Result<Vec<u8>, ChunkError> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(connection)?;
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| ChunkError::Bad(format!("chunk size {size:?}")))?;
+        if size == 0 {
+            break;
+        }
+        if body.len().saturating_add(size) > BODY_BYTES_MAX {
+            return Err(ChunkError::Bad(format!("chunked body over {BODY_BYTES_MAX} bytes")));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        connection.read_exact(&mut body[start..])?;
+        if !read_line(connection)?.is_empty() {
+            return Err(ChunkError::Bad("no CRLF after a chunk".into()));
+        }
+    }
+    // Trailer fields, up to the empty line.
+    while !read_line(connection)?.is_empty() {}
+    Ok(body)
+}
+
+/// One line of at most 1 KiB, without its line ending.
+fn read_line(connection: &mut impl BufRead) -> Result<String, ChunkError> {
+    let mut line = Vec::new();
+    connection.by_ref().take(1024).read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") {
+        return Err(if line.len() >= 1024 {
+            ChunkError::Bad("line of a chunked body over 1 KiB".into())
+        } else {
+            ChunkError::Io(std::io::ErrorKind::UnexpectedEof.into())
+        });
+    }
+    let line = String::from_utf8_lossy(&line);
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<HttpResponse, HttpError> {
+        read_response(&mut std::io::BufReader::new(bytes), "test")
+    }
+
+    #[test]
+    fn a_content_length_body() {
+        let response = read(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhiEXTRA").expect("ok");
+        assert_eq!((response.status, response.body.as_slice()), (200, &b"hi"[..]));
+    }
+
+    #[test]
+    fn a_chunked_body_with_extensions_and_trailers() {
+        let bytes = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                      5\r\nhello\r\n7;name=x\r\n, world\r\n0\r\nTrailer: y\r\n\r\n";
+        let response = read(bytes).expect("a chunked response");
+        assert_eq!(response.body, b"hello, world");
+        // What follows the response on the connection is left for the next one.
+        let mut connection = std::io::BufReader::new(&b"a\r\n0123456789\r\n0\r\n\r\nNEXT"[..]);
+        assert_eq!(read_chunked(&mut connection).ok(), Some(b"0123456789".to_vec()));
+        let mut rest = String::new();
+        connection.read_to_string(&mut rest).expect("in memory");
+        assert_eq!(rest, "NEXT");
+    }
+
+    #[test]
+    fn bad_chunked_bodies_are_refused() {
+        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        for (body, expected) in [
+            ("zz\r\n", "bad response: chunk size"),
+            ("3\r\nabcd\r\n0\r\n\r\n", "no CRLF after a chunk"),
+            ("3\r\nab", "failed to fill whole buffer"),
+            ("3\r\nabc\r\n", "unexpected end of file"),
+            ("fffffffffff\r\n", "chunked body over"),
+        ] {
+            let error = read(format!("{head}{body}").as_bytes()).expect_err(body).to_string();
+            assert!(error.contains(expected), "{body:?}: {error}");
+        }
+        let gzip = read(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n").expect_err("gzip");
+        assert!(gzip.to_string().contains("transfer-encoding \"gzip\""), "{gzip}");
+    }
 }

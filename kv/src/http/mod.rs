@@ -5,7 +5,8 @@
 //! limit explicit. What it refuses, it refuses with a clear status: chunked bodies (501), a
 //! body without a length (411), a head over [`HEAD_BYTES_MAX`] (431), a body over the
 //! server's limit (413), two different `content-length`s or anything else unparsable (400);
-//! after such an answer the server closes the connection.
+//! after such an answer the server closes the connection. The client also reads chunked
+//! responses, which other servers send (the benchmark talks to etcd's gateway).
 
 pub mod client;
 pub mod server;
