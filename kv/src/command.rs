@@ -1,7 +1,5 @@
 //! The command the key-value server replicates, and the state machine that applies it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use stepraft::{Command, NodeId};
 
@@ -90,9 +88,13 @@ pub enum KvOutcome {
 
 /// The replicated map. Rebuilt on restart from the latest snapshot and the log after it (the
 /// core re-emits both after `Node::restore`), so it needs no storage of its own.
+///
+/// A persistent (structurally shared) ordered map, so that a snapshot's copy costs O(1) where
+/// the server applies entries, and the copy is encoded elsewhere while the map moves on; it
+/// serializes as an ordinary map (sorted keys and values).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
-    values: BTreeMap<String, String>,
+    values: imbl::OrdMap<String, String>,
 }
 
 impl KvState {

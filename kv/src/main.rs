@@ -164,7 +164,8 @@ struct ServeArgs {
     /// Milliseconds an HTTP request waits for the cluster before answering 504.
     #[arg(long, default_value_t = 5000)]
     request_timeout_ms: u64,
-    /// Snapshot the key-value state every N applied entries and compact the log (0: never).
+    /// Snapshot the key-value state and compact the log once N entries, and at least as many
+    /// command bytes as the last snapshot held, were applied since it (0: never).
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
     /// Entries kept in the log before a snapshot's index, for followers that lag a little.

@@ -101,7 +101,9 @@ fn a_node_added_over_udp_after_compaction_catches_up_through_install_snapshot() 
     let joiner_arguments = compacting_arguments(25, 5);
     let joiner_arguments: Vec<&str> = joiner_arguments.iter().map(String::as_str).collect();
 
-    // About 150 KB of state: a snapshot of three datagram-sized chunks.
+    // About 150 KB of state. Snapshots are taken when the log since the last one holds as many
+    // bytes as it did, so the latest covers about 100 of the 150 writes: two or more
+    // datagram-sized chunks.
     let mut kv = KvClient::new(founders.clone(), Duration::from_secs(5));
     let acknowledged = put_all(&mut kv, 0..150);
     assert!(acknowledged.len() >= 140, "only {} writes acknowledged", acknowledged.len());
@@ -118,7 +120,7 @@ fn a_node_added_over_udp_after_compaction_catches_up_through_install_snapshot() 
     let on_leader = status(&founders[leader - 1]);
     let chunks = number(&on_leader, &["snapshots", "chunks_sent"]);
     let bytes = number(&on_leader, &["snapshots", "bytes_sent"]);
-    assert!(chunks >= 3 && bytes > 65_507, "a snapshot larger than a datagram: {on_leader}");
+    assert!(chunks >= 2 && bytes > 65_507, "a snapshot larger than a datagram: {on_leader}");
     assert_eq!(number(&on_leader, &["transport", "oversized_outgoing"]), 0, "{on_leader}");
     eprintln!(
         "udp join: {chunks} chunks ({bytes} bytes) sent, {:.1} s",

@@ -2,6 +2,8 @@
 //! handlers' requests once the driver has answered or the entry is applied.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use stepraft::{Entry, LogIndex, MembershipChange, NodeId, Payload, Snapshot};
@@ -96,6 +98,10 @@ pub struct App {
     snapshot_index: LogIndex,
     /// Whether a snapshot request is with the driver.
     snapshot_pending: bool,
+    /// Command bytes applied since the last snapshot was requested.
+    applied_bytes: u64,
+    /// The encoded size of the latest snapshot (set by the task that encodes it).
+    snapshot_bytes: Arc<AtomicU64>,
     /// Where the applied index is reported (the apply lag of `/metrics`).
     metrics: Option<NodeMetrics>,
 }
@@ -128,6 +134,8 @@ impl App {
             snapshot_every,
             snapshot_index: LogIndex(0),
             snapshot_pending: false,
+            applied_bytes: 0,
+            snapshot_bytes: Arc::new(AtomicU64::new(0)),
             metrics: None,
         }
     }
@@ -257,27 +265,35 @@ impl App {
         }
     }
 
-    /// Asks the driver to record a snapshot once enough entries were applied since the last.
+    /// Asks the driver to record a snapshot once `snapshot_every` entries were applied since
+    /// the last, and at least as many command bytes as the last snapshot held (thesis §5.1.1):
+    /// a snapshot then never writes more than the log it replaces, so a large map is
+    /// snapshotted less often instead of being rewritten every few thousand writes.
     ///
-    /// The state is copied here, where it is consistent with `applied`, and encoded on a
-    /// blocking thread: encoding is the long part (the whole map), and neither this task (which
-    /// answers reads and writes) nor the driver waits for it. The driver writes the snapshot in
-    /// the background too.
+    /// The state is copied here, where it is consistent with `applied` (an O(1) copy of the
+    /// persistent map), and encoded on a blocking thread: neither this task (which answers
+    /// reads and writes) nor the driver waits for it. The driver writes it in the background.
     fn maybe_snapshot(&mut self) {
-        let due = self.applied.0 >= self.snapshot_index.0.saturating_add(self.snapshot_every);
+        let due = self.applied.0 >= self.snapshot_index.0.saturating_add(self.snapshot_every)
+            && self.applied_bytes >= self.snapshot_bytes.load(Ordering::Relaxed);
         if self.snapshot_every == 0 || self.snapshot_pending || !due {
             return;
         }
+        self.applied_bytes = 0;
         let snapshot = AppSnapshot { state: self.state.clone(), peers: self.book.all() };
         let number = self.next_request;
         self.next_request += 1;
         self.snapshot_pending = true;
         self.waiters.insert(number, Waiter::Snapshot);
         let (index, driver, answers) = (self.applied, self.driver.clone(), self.answers.clone());
+        let size = Arc::clone(&self.snapshot_bytes);
         tokio::spawn(async move {
             let encoded = tokio::task::spawn_blocking(move || postcard::to_stdvec(&snapshot)).await;
             let answer = match encoded {
-                Ok(Ok(data)) => driver.call(Request::Snapshot { index, data }).await,
+                Ok(Ok(data)) => {
+                    size.store(data.len() as u64, Ordering::Relaxed);
+                    driver.call(Request::Snapshot { index, data }).await
+                }
                 // Not taken: the next apply tries again.
                 _ => Err(RequestError::Stopped),
             };
@@ -305,11 +321,14 @@ impl App {
         }
         self.applied = snapshot.meta.index;
         self.snapshot_index = snapshot.meta.index;
+        self.snapshot_bytes.store(snapshot.data.len() as u64, Ordering::Relaxed);
+        self.applied_bytes = 0;
     }
 
     fn apply(&mut self, entry: Entry<KvCommand>) {
         self.applied = entry.index;
         let Payload::Command(command) = entry.payload else { return };
+        self.applied_bytes += stepraft::Command::size_bytes(&command) as u64;
         let outcome = self.state.apply(&command.op);
         if let KvOp::SetPeerAddress { node, address } = &command.op {
             self.book.insert(*node, address.clone());

@@ -55,23 +55,6 @@ impl<T> Default for Batch<T> {
 }
 
 impl<T> Batch<T> {
-    /// Sorts the outputs of the step that recorded a snapshot the application took: its
-    /// `Persist::Snapshot` and `Persist::Compact` need not be durable before the outputs that
-    /// follow, so they do not make the batch wait. Nothing later depends on them: a crash
-    /// before they land restarts from the previous snapshot and the full log (the compaction is
-    /// written after the snapshot by the one FIFO writer), and a snapshot sent to a follower
-    /// meanwhile holds only committed state.
-    pub fn add_local_snapshot_outputs(&mut self, outputs: impl IntoIterator<Item = Output<T>>) {
-        for output in outputs {
-            match output {
-                Output::Persist(change @ (Persist::Snapshot(_) | Persist::Compact { .. })) => {
-                    self.persists.push(change)
-                }
-                other => self.add_outputs([other]),
-            }
-        }
-    }
-
     /// Sorts one step's outputs into the batch.
     pub fn add_outputs(&mut self, outputs: impl IntoIterator<Item = Output<T>>) {
         for output in outputs {

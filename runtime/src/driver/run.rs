@@ -43,6 +43,14 @@ struct PendingProposal<T> {
     term: Term,
 }
 
+/// A snapshot the application took, whose data the storage has made durable (or failed to):
+/// its `Persist::Snapshot` and `Persist::Compact` go to the writer next.
+pub(super) struct StagedSnapshot<T> {
+    index: LogIndex,
+    persists: Vec<Persist<T>>,
+    result: Result<(), crate::storage::StorageError>,
+}
+
 /// Where the driver delivers what is not an answer.
 pub(super) struct Streams<T> {
     pub applied: mpsc::UnboundedSender<Applied<T>>,
@@ -59,6 +67,11 @@ pub(super) struct Driver<T, S, O> {
     handed_vote: (Term, Option<NodeId>),
     /// A commit-only hard state not yet handed over, and the tick count when it was deferred.
     deferred: Option<(HardState, u64)>,
+    /// The index of the newest snapshot handed to the writer.
+    handed_snapshot: LogIndex,
+    /// Where snapshots staged off the loop report (see `stage_local_snapshot`).
+    staged: mpsc::UnboundedSender<StagedSnapshot<T>>,
+    staged_done: Option<mpsc::UnboundedReceiver<StagedSnapshot<T>>>,
     outbox: O,
     streams: Streams<T>,
     /// The last index delivered on the applied stream.
@@ -100,7 +113,12 @@ where
         observer: Observer,
     ) -> Self {
         let hard_state = node.hard_state();
+        let handed_snapshot = node.snapshot().map_or(LogIndex(0), |snapshot| snapshot.meta.index);
+        let (staged, staged_done) = mpsc::unbounded_channel();
         Driver {
+            handed_snapshot,
+            staged,
+            staged_done: Some(staged_done),
             node,
             storage: Arc::new(storage),
             writer: None,
@@ -134,7 +152,8 @@ where
     ) -> Result<(), DriverError> {
         let (completions, background) = mpsc::unbounded_channel();
         self.writer = Some(Writer::start(Arc::clone(&self.storage), completions));
-        let result = self.run_loop(inbound, requests, background, tick).await;
+        let staged = self.staged_done.take().expect("run once");
+        let result = self.run_loop(inbound, requests, background, staged, tick).await;
         if let Some(writer) = self.writer.take() {
             writer.close().await;
         }
@@ -146,6 +165,7 @@ where
         mut inbound: Inbound<T>,
         mut requests: mpsc::Receiver<Call<T>>,
         mut background: mpsc::UnboundedReceiver<BackgroundDone>,
+        mut staged: mpsc::UnboundedReceiver<StagedSnapshot<T>>,
         tick: Duration,
     ) -> Result<(), DriverError> {
         // Time that passed is stepped as ticks before any input that follows it, however long
@@ -182,6 +202,7 @@ where
                         self.step_elapsed_ticks(&mut clock, &mut batch);
                         self.on_background_done(done, &mut batch)?
                     }
+                    Some(snapshot) = staged.recv() => self.on_staged(snapshot)?,
                 }
             }
             // Group commit: step whatever else is already waiting before the fsync.
@@ -306,7 +327,22 @@ where
                     Output::SnapshotRejected { index: at, error } if *at == index => Some(*error),
                     _ => None,
                 });
-                batch.add_local_snapshot_outputs(self.scratch.drain(..));
+                let mut recorded = Vec::new();
+                let others: Vec<Output<T>> = self
+                    .scratch
+                    .drain(..)
+                    .filter_map(|output| match output {
+                        Output::Persist(
+                            change @ (Persist::Snapshot(_) | Persist::Compact { .. }),
+                        ) => {
+                            recorded.push(change);
+                            None
+                        }
+                        other => Some(other),
+                    })
+                    .collect();
+                batch.add_outputs(others);
+                self.stage_local_snapshot(recorded);
                 let response = match refused {
                     Some(error) => Response::Failed(RequestError::Snapshot(error)),
                     None => Response::SnapshotTaken { index },
@@ -501,6 +537,39 @@ where
         grows_past.then_some(RequestError::TooManyLearners { learners, max: self.learners_max })
     }
 
+    /// Writes a snapshot the application took without holding up the loop or the writer: the
+    /// storage stages its data on a blocking thread (a file of its own, for redb), and only
+    /// then are its `Persist::Snapshot` and `Persist::Compact` — by now small records — handed
+    /// to the writer, in the background. Nothing that follows depends on them: a crash before
+    /// they land restarts from the previous snapshot and the full log, and a snapshot sent to a
+    /// follower meanwhile holds only committed state.
+    fn stage_local_snapshot(&mut self, persists: Vec<Persist<T>>) {
+        let snapshot = persists.iter().find_map(|change| match change {
+            Persist::Snapshot(snapshot) => Some(snapshot.clone()),
+            _ => None,
+        });
+        let Some(snapshot) = snapshot else { return };
+        let (storage, done) = (Arc::clone(&self.storage), self.staged.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = storage.stage_snapshot(&snapshot);
+            let _ = done.send(StagedSnapshot { index: snapshot.meta.index, persists, result });
+        });
+    }
+
+    /// A staged snapshot is durable: record it, unless a newer one was handed over meanwhile.
+    fn on_staged(&mut self, staged: StagedSnapshot<T>) -> Result<(), DriverError> {
+        staged.result?;
+        if staged.index <= self.handed_snapshot {
+            return Ok(());
+        }
+        self.handed_snapshot = staged.index;
+        let writer = self.writer.as_ref().ok_or(DriverError::StorageThreadLost)?;
+        if !writer.write_in_background(staged.persists, None) {
+            return Err(DriverError::StorageThreadLost);
+        }
+        Ok(())
+    }
+
     /// A background write finished: acknowledge the leader appends it made durable.
     fn on_background_done(
         &mut self,
@@ -564,6 +633,11 @@ where
                     job.push(Persist::HardState(hard_state));
                 }
                 other => job.push(other),
+            }
+        }
+        for change in &job {
+            if let Persist::Snapshot(snapshot) = change {
+                self.handed_snapshot = self.handed_snapshot.max(snapshot.meta.index);
             }
         }
         let mut async_last = async_last;

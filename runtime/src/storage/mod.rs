@@ -30,6 +30,19 @@ pub trait Storage<T>: Send + Sync + 'static {
     /// [`StorageError`]; the driver stops on any, because after a failed fsync the state of the
     /// disk is unknown and acknowledging anything would be unsafe.
     fn persist(&self, changes: &[Persist<T>]) -> Result<(), StorageError>;
+
+    /// Makes a snapshot's data durable ahead of the [`Persist::Snapshot`] that records it, so
+    /// that `persist` need only record it. The driver calls it, from a thread of its own and
+    /// possibly while `persist` runs, for snapshots the application took; the
+    /// `Persist::Snapshot` follows unless a newer snapshot was persisted meanwhile. A storage
+    /// that keeps snapshots inline does nothing (the default), and `persist` writes the data.
+    ///
+    /// # Errors
+    /// [`StorageError`]; the driver stops on any.
+    fn stage_snapshot(&self, snapshot: &stepraft::Snapshot) -> Result<(), StorageError> {
+        let _ = snapshot;
+        Ok(())
+    }
 }
 
 /// Storage that cannot be used.

@@ -9,9 +9,12 @@
 //! * `hard_state`: one record, the sealed postcard-encoded `HardState`.
 //! * `log`: index → the sealed postcard-encoded `Entry<T>`. Records below `log_start` are
 //!   compacted away and ignored; each transaction deletes up to 512 of them.
-//! * `snapshot`: one record, a sealed postcard-encoded [`StoredSnapshot`] (reserved for core
-//!   snapshots: written by `Persist::Snapshot`, with `Persist::Compact { through }` dropping
-//!   the log prefix it covers and moving `log_start`).
+//! * `snapshot`: the record `snapshot`, a sealed postcard-encoded [`StoredSnapshot`] written by
+//!   `Persist::Snapshot` (with `Persist::Compact { through }` moving `log_start` past the log
+//!   prefix it covers); and, when the snapshot's data was staged
+//!   ([`Storage::stage_snapshot`]), the record `file`: a sealed pointer (index, term, length,
+//!   CRC-32) to the data file `snapshot-<index>-<term>.data` beside the database, the
+//!   snapshot record's own data then empty (see `snapshot_file.rs`).
 //!
 //! A sealed record is `payload ‖ crc`: the payload, then a 4-byte big-endian CRC-32 (IEEE,
 //! `crc32fast`) of the record's key followed by the payload. The key is the `&str` key's UTF-8
@@ -48,14 +51,19 @@ use super::{Storage, StorageError, StoredSnapshot};
 use record::{decode, decode_snapshot, encode, encode_u64, log_key, read_u64, require_u64};
 
 mod record;
+mod snapshot_file;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HARD_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("hard_state");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
-/// The format marker; bump it when the schema changes incompatibly. (2: sealed records.)
-const FORMAT: &str = "stepraft-kv/2";
+/// The format marker; bump it when the schema changes incompatibly. (2: sealed records; 3:
+/// snapshot data may live in a file beside the database, which a reader of format 2 would take
+/// for an empty snapshot.)
+const FORMAT: &str = "stepraft-kv/3";
+/// The format this build upgrades at open: a store of it is one of format 3 without files.
+const PREVIOUS_FORMAT: &str = "stepraft-kv/2";
 /// redb's page cache (its default is 1 GiB). The store is written far more than read: the core
 /// keeps the log it serves in memory, and reads come only at start-up (`load`) and when a
 /// snapshot checks the entry at its index. The cache needs to hold the pages that recent
@@ -77,6 +85,8 @@ pub struct StoreIdentity {
 pub struct RedbStorage<T> {
     database: Database,
     path: PathBuf,
+    /// Snapshot files this process staged and no record points to yet.
+    staged: std::sync::Mutex<Vec<snapshot_file::SnapshotFile>>,
     _commands: PhantomData<fn() -> T>,
 }
 
@@ -140,7 +150,8 @@ impl<T> RedbStorage<T> {
         let path = directory.join(FILE_NAME);
         if path.exists() {
             let database = open_existing(&path)?;
-            let storage = RedbStorage { database, path, _commands: PhantomData };
+            let storage =
+                RedbStorage { database, path, staged: Default::default(), _commands: PhantomData };
             storage.check_identity(identity)?;
             return Ok(storage);
         }
@@ -150,7 +161,8 @@ impl<T> RedbStorage<T> {
         }
         let database =
             redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(db_error)?;
-        let storage = RedbStorage { database, path, _commands: PhantomData };
+        let storage =
+            RedbStorage { database, path, staged: Default::default(), _commands: PhantomData };
         storage.initialise(identity)?;
         Ok(storage)
     }
@@ -190,7 +202,8 @@ impl<T> RedbStorage<T> {
             .get("format")
             .map_err(db_error)?
             .map(|record| String::from_utf8_lossy(record.value()).into_owned());
-        if format.as_deref() != Some(FORMAT) {
+        let upgrade = format.as_deref() == Some(PREVIOUS_FORMAT);
+        if format.as_deref() != Some(FORMAT) && !upgrade {
             return Err(foreign(format));
         }
         let found_cluster = require_u64(&meta, "cluster_id")?;
@@ -204,7 +217,40 @@ impl<T> RedbStorage<T> {
             });
         }
         require_u64(&meta, "log_start")?;
+        drop(meta);
+        drop(transaction);
+        if upgrade {
+            let transaction = self.database.begin_write().map_err(db_error)?;
+            transaction
+                .open_table(META)
+                .map_err(db_error)?
+                .insert("format", FORMAT.as_bytes())
+                .map_err(db_error)?;
+            transaction.commit().map_err(db_error)?;
+        }
         Ok(())
+    }
+
+    /// The directory the database file is in, where snapshot data files go too.
+    fn directory(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The stored snapshot with its data, read from its data file when it has one.
+    fn read_snapshot(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<Option<StoredSnapshot>, StorageError> {
+        let Some(record) = table.get("snapshot").map_err(db_error)? else { return Ok(None) };
+        let mut stored = decode_snapshot(record.value())?;
+        if let Some(record) = table.get("file").map_err(db_error)? {
+            let pointer: snapshot_file::SnapshotFile =
+                decode(b"file", record.value(), &"snapshot file record")?;
+            if (pointer.index, pointer.term) == (stored.index.0, stored.term.0) {
+                stored.data = snapshot_file::read(self.directory(), &pointer)?;
+            }
+        }
+        Ok(Some(stored))
     }
 
     /// The stored snapshot, if any.
@@ -214,8 +260,7 @@ impl<T> RedbStorage<T> {
     pub fn snapshot(&self) -> Result<Option<StoredSnapshot>, StorageError> {
         let transaction = self.database.begin_read().map_err(db_error)?;
         let table = transaction.open_table(SNAPSHOT).map_err(db_error)?;
-        let Some(record) = table.get("snapshot").map_err(db_error)? else { return Ok(None) };
-        decode_snapshot(record.value()).map(Some)
+        self.read_snapshot(&table)
     }
 }
 
@@ -237,18 +282,15 @@ where
         let log_start = require_u64(&transaction.open_table(META).map_err(db_error)?, "log_start")?;
         let snapshot = {
             let table = transaction.open_table(SNAPSHOT).map_err(db_error)?;
-            match table.get("snapshot").map_err(db_error)? {
-                Some(record) => {
-                    let stored = decode_snapshot(record.value())?;
-                    Some(Snapshot {
-                        meta: SnapshotMeta {
-                            index: stored.index,
-                            term: stored.term,
-                            membership: stored.membership.into(),
-                        },
-                        data: stored.data.into(),
-                    })
-                }
+            match self.read_snapshot(&table)? {
+                Some(stored) => Some(Snapshot {
+                    meta: SnapshotMeta {
+                        index: stored.index,
+                        term: stored.term,
+                        membership: stored.membership.into(),
+                    },
+                    data: stored.data.into(),
+                }),
                 None => None,
             }
         };
@@ -277,9 +319,19 @@ where
         Ok(DurableState { hard_state, snapshot, entries })
     }
 
+    fn stage_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let (index, term) = (snapshot.meta.index.0, snapshot.meta.term.0);
+        let pointer = snapshot_file::write(self.directory(), index, term, &snapshot.data)?;
+        let mut staged = self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        staged.retain(|file| (file.index, file.term) != (index, term));
+        staged.push(pointer);
+        Ok(())
+    }
+
     fn persist(&self, changes: &[Persist<T>]) -> Result<(), StorageError> {
         // Default durability is `Immediate`: the commit returns after an fsync.
         let transaction = self.database.begin_write().map_err(db_error)?;
+        let mut recorded_snapshot = None;
         {
             let mut hard_state = transaction.open_table(HARD_STATE).map_err(db_error)?;
             let mut log = transaction.open_table(LOG).map_err(db_error)?;
@@ -302,14 +354,33 @@ where
                     }
                     Persist::Snapshot(snapshot) => {
                         let SnapshotMeta { index, term, membership } = snapshot.meta.clone();
+                        // Data this process staged stays in its file; the record points to it.
+                        let pointer = snapshot_file::SnapshotFile {
+                            index: index.0,
+                            term: term.0,
+                            len: snapshot.data.len() as u64,
+                            crc: crc32fast::hash(&snapshot.data),
+                        };
+                        let staged = self
+                            .staged
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .contains(&pointer);
                         let stored = StoredSnapshot {
                             index,
                             term,
                             membership: stepraft::Membership::clone(&membership),
-                            data: snapshot.data.to_vec(),
+                            data: if staged { Vec::new() } else { snapshot.data.to_vec() },
                         };
                         let record = encode(b"snapshot", &stored)?;
                         snapshots.insert("snapshot", &record[..]).map_err(db_error)?;
+                        if staged {
+                            let record = encode(b"file", &pointer)?;
+                            snapshots.insert("file", &record[..]).map_err(db_error)?;
+                        } else {
+                            snapshots.remove("file").map_err(db_error)?;
+                        }
+                        recorded_snapshot = Some(index.0);
                         // The log stays if it holds the snapshot's last entry; otherwise it is
                         // replaced by the snapshot and continues after it.
                         let held = match log.get(index.0).map_err(db_error)? {
@@ -350,7 +421,13 @@ where
             let log_start = read_u64(&meta, "log_start")?.unwrap_or(1);
             drop_stale(&mut log, log_start)?;
         }
-        transaction.commit().map_err(db_error)
+        transaction.commit().map_err(db_error)?;
+        if let Some(index) = recorded_snapshot {
+            snapshot_file::delete_older(self.directory(), index);
+            let mut staged = self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            staged.retain(|file| file.index > index);
+        }
+        Ok(())
     }
 }
 
@@ -418,6 +495,55 @@ mod tests {
         let commands: Vec<_> = state.entries.iter().filter_map(|e| e.command().cloned()).collect();
         assert_eq!(commands, ["a", "b", "d"]);
         assert_eq!(store.snapshot().expect("reads"), None);
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    /// A staged snapshot's data lives in its file: the store reads it back from there, refuses
+    /// a damaged file, and deletes the file once a newer snapshot is recorded.
+    #[test]
+    fn a_staged_snapshot_is_kept_in_its_own_file() {
+        let dir = temp_dir("staged-snapshot");
+        let snapshot = |index: u64, data: &[u8]| Snapshot {
+            meta: SnapshotMeta {
+                index: LogIndex(index),
+                term: Term(1),
+                membership: stepraft::Membership::with_voters([NodeId(1)]).into(),
+            },
+            data: std::sync::Arc::from(data),
+        };
+        let files = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .expect("lists")
+                .filter_map(|file| file.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with("snapshot-"))
+                .collect();
+            names.sort();
+            names
+        };
+        let store = RedbStorage::<String>::open(&dir, ME).expect("creates");
+        store.persist(&[Persist::Append((1..=10).map(|i| entry(i, 1, "x")).collect())]).unwrap();
+        let first = snapshot(5, b"state at five");
+        store.stage_snapshot(&first).expect("stages");
+        store.persist(&[Persist::Snapshot(first.clone())]).expect("records");
+        assert_eq!(files(&dir), [format!("snapshot-{:020}-{:020}.data", 5, 1)]);
+        drop(store);
+        let store = RedbStorage::<String>::open(&dir, ME).expect("reopens");
+        assert_eq!(store.load().expect("loads").snapshot, Some(first.clone()));
+
+        // A newer snapshot, installed inline, replaces it and its file goes.
+        let second = snapshot(8, b"state at eight");
+        store.persist(&[Persist::Snapshot(second.clone())]).expect("records");
+        assert!(files(&dir).is_empty(), "{:?}", files(&dir));
+        assert_eq!(store.load().expect("loads").snapshot, Some(second));
+
+        // A damaged data file is refused, naming the file.
+        let third = snapshot(9, b"state at nine");
+        store.stage_snapshot(&third).expect("stages");
+        store.persist(&[Persist::Snapshot(third)]).expect("records");
+        let path = dir.join(format!("snapshot-{:020}-{:020}.data", 9, 1));
+        std::fs::write(&path, b"state at nino").expect("damages");
+        let error = store.load().expect_err("refused");
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
         std::fs::remove_dir_all(&dir).expect("cleans up");
     }
 
@@ -743,6 +869,31 @@ mod tests {
             matches!(error, StorageError::ForeignStore { found: ref f, .. } if *f == found),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).expect("cleans up");
+    }
+
+    /// A store of the previous format (every snapshot inline) opens, and is marked with the
+    /// current one, which a build of the previous format refuses.
+    #[test]
+    fn a_store_of_the_previous_format_is_upgraded_at_open() {
+        let dir = temp_dir("previous-format");
+        let file = closed_store(&dir);
+        {
+            let database = Database::open(&file).expect("opens");
+            let transaction = database.begin_write().expect("writes");
+            {
+                let mut meta = transaction.open_table(META).expect("meta");
+                meta.insert("format", PREVIOUS_FORMAT.as_bytes()).expect("inserts");
+            }
+            transaction.commit().expect("commits");
+        }
+        drop(RedbStorage::<String>::open(&dir, ME).expect("opens a store of the previous format"));
+        let database = Database::open(&file).expect("opens");
+        let transaction = database.begin_read().expect("reads");
+        let meta = transaction.open_table(META).expect("meta");
+        let format = meta.get("format").expect("reads").expect("a marker");
+        assert_eq!(format.value(), FORMAT.as_bytes());
+        drop((format, meta, transaction, database));
         std::fs::remove_dir_all(&dir).expect("cleans up");
     }
 }

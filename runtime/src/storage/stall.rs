@@ -41,6 +41,10 @@ impl<T, S: Storage<T>> Storage<T> for StallableStorage<S> {
         }
         self.inner.persist(changes)
     }
+
+    fn stage_snapshot(&self, snapshot: &stepraft::Snapshot) -> Result<(), StorageError> {
+        self.inner.stage_snapshot(snapshot)
+    }
 }
 
 #[cfg(test)]
