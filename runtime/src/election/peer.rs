@@ -121,27 +121,18 @@ impl Links {
     /// a power of two, so that a peer missed on every tick does not make a line per tick.
     pub(super) fn send(&self, to: NodeId, message: Message<()>) {
         let Some(link) = self.peers.get(&to) else {
-            let total = self.dropped.unknown_peer.fetch_add(1, Ordering::Relaxed) + 1;
-            if total.is_power_of_two() {
-                tracing::debug!(
-                    node = self.me.0,
-                    to = to.0,
-                    total,
-                    "dropped a message to a node with no handle"
-                );
-            }
+            self.count_drop(&self.dropped.unknown_peer, to, "a node with no handle");
             return;
         };
         if link.queue.try_send(ElectionMessage { from: self.me, message }).is_err() {
-            let total = self.dropped.queue_full.fetch_add(1, Ordering::Relaxed) + 1;
-            if total.is_power_of_two() {
-                tracing::debug!(
-                    node = self.me.0,
-                    to = to.0,
-                    total,
-                    "dropped a message to a peer whose queue is full"
-                );
-            }
+            self.count_drop(&self.dropped.queue_full, to, "a peer whose queue is full");
+        }
+    }
+
+    fn count_drop(&self, counter: &AtomicU64, to: NodeId, whom: &str) {
+        let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if total.is_power_of_two() {
+            tracing::debug!(node = self.me.0, to = to.0, total, "dropped a message to {whom}");
         }
     }
 }
