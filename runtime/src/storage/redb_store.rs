@@ -149,6 +149,7 @@ impl<T> RedbStorage<T> {
         std::fs::create_dir_all(directory).map_err(directory_error)?;
         let path = directory.join(FILE_NAME);
         if path.exists() {
+            snapshot_file::delete_partial(directory);
             let database = open_existing(&path)?;
             let storage =
                 RedbStorage { database, path, staged: Default::default(), _commands: PhantomData };
@@ -530,10 +531,14 @@ mod tests {
         let store = RedbStorage::<String>::open(&dir, ME).expect("reopens");
         assert_eq!(store.load().expect("loads").snapshot, Some(first.clone()));
 
-        // A newer snapshot, installed inline, replaces it and its file goes.
+        // A newer snapshot, installed inline, replaces it and its file goes; a staging still
+        // under way (an older index, say) is left alone.
+        let partial = dir.join(format!("snapshot-{:020}-{:020}.partial", 7, 1));
+        std::fs::write(&partial, b"half").expect("a staging under way");
         let second = snapshot(8, b"state at eight");
         store.persist(&[Persist::Snapshot(second.clone())]).expect("records");
-        assert!(files(&dir).is_empty(), "{:?}", files(&dir));
+        assert_eq!(files(&dir), [format!("snapshot-{:020}-{:020}.partial", 7, 1)]);
+        std::fs::remove_file(&partial).expect("the staging ends");
         assert_eq!(store.load().expect("loads").snapshot, Some(second));
 
         // A damaged data file is refused, naming the file.

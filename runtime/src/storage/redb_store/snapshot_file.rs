@@ -17,6 +17,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::StorageError;
 
+/// Deletes the files of stagings a crash interrupted: at open, before anything stages.
+pub(super) fn delete_partial(directory: &Path) {
+    let Ok(listing) = std::fs::read_dir(directory) else { return };
+    for file in listing.flatten() {
+        let name = file.file_name();
+        let partial = name
+            .to_str()
+            .is_some_and(|name| name.starts_with("snapshot-") && name.ends_with(".partial"));
+        if partial {
+            let _ = std::fs::remove_file(file.path());
+        }
+    }
+}
+
 /// How much of a snapshot file is written between two syncs.
 const SYNC_SLICE_BYTES: usize = 4 << 20;
 
@@ -73,8 +87,9 @@ pub(super) fn read(directory: &Path, pointer: &SnapshotFile) -> Result<Vec<u8>, 
     Ok(data)
 }
 
-/// Deletes the snapshot files of indexes below `index` (best effort: a file left behind is
-/// only disk space, deleted next time).
+/// Deletes the finished snapshot files of indexes below `index` (best effort: a file left
+/// behind is only disk space, deleted next time). A file still being written (`.partial`) is
+/// left alone: a staging under way may finish after a newer snapshot was recorded.
 pub(super) fn delete_older(directory: &Path, index: u64) {
     let Ok(listing) = std::fs::read_dir(directory) else { return };
     for file in listing.flatten() {
@@ -82,6 +97,7 @@ pub(super) fn delete_older(directory: &Path, index: u64) {
         let Some(name) = name.to_str() else { continue };
         let older = name
             .strip_prefix("snapshot-")
+            .and_then(|rest| rest.strip_suffix(".data"))
             .and_then(|rest| rest.split('-').next())
             .and_then(|number| number.parse::<u64>().ok())
             .is_some_and(|found| found < index);
