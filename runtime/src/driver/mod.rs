@@ -502,4 +502,55 @@ mod tests {
             started.elapsed()
         );
     }
+
+    /// Memory storage the test can look into, counting the writes.
+    struct Observed {
+        inner: std::sync::Arc<MemoryStorage<String>>,
+        writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Storage<String> for Observed {
+        fn load(&self) -> Result<stepraft::DurableState<String>, StorageError> {
+            self.inner.load()
+        }
+
+        fn persist(&self, changes: &[stepraft::Persist<String>]) -> Result<(), StorageError> {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.persist(changes)
+        }
+    }
+
+    /// A hard state that only moves the commit index costs no write of its own while nothing
+    /// else is written, and is written on its own once an election timeout has passed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_only_hard_state_waits_for_the_next_write_or_an_election_timeout() {
+        use std::sync::atomic::Ordering;
+        let ids = [NodeId(1)];
+        let (outbox, inbound) = channel_network::<String>(&ids, 16).swap_remove(0);
+        let inner = std::sync::Arc::new(MemoryStorage::default());
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let storage = Observed { inner: inner.clone(), writes: writes.clone() };
+        let mut config = Config::new(NodeId(1), ids);
+        // 100 ticks of 5 ms: 0.5 s, far beyond the first check even on a loaded machine.
+        config.election_ticks = 100;
+        let setup = NodeSetup::new(config, storage, outbox, inbound);
+        let tick = Duration::from_millis(5);
+        let mut node = spawn_node(NodeSetup { tick, ..setup }).expect("starts");
+        wait_until_leading(&mut node).await;
+        let committed = node.client.propose(vec!["x".into()]).await.expect("commits");
+        let stored_commit = || inner.load().expect("loads").hard_state.commit;
+        // The entry is durable (the leader counted itself only once it was), its commit index
+        // not yet: no write was spent on it alone.
+        let after_commit = writes.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(writes.load(Ordering::SeqCst), after_commit, "no write for the commit alone");
+        assert!(stored_commit() < committed.last);
+        // Idle for an election timeout: it goes out, once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stored_commit() < committed.last && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stored_commit(), committed.last);
+        assert_eq!(writes.load(Ordering::SeqCst), after_commit + 1);
+    }
 }
