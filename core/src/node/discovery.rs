@@ -60,14 +60,13 @@ impl<T: Command> Node<T> {
                 membership.learners.insert(id);
             }
         }
-        let entry = Entry {
-            term: Term(0),
-            index: LogIndex(1),
-            payload: Payload::configuration(membership),
-        };
+        let index = LogIndex(1);
+        let entry =
+            Entry { term: Term(0), index, payload: Payload::configuration(membership.clone()) };
+        // Synchronous, not a leader's background append: durable before the campaign's sends.
         self.persist_log_change(crate::io::Persist::Append(vec![entry.clone()]));
-        self.log.append([entry.clone()]);
-        self.adopt_appended_membership(std::slice::from_ref(&entry));
+        self.log.append([entry]);
+        self.set_membership(membership, index);
         self.stats.bootstraps += 1;
         // The minimum is reached: elect now rather than after a timeout.
         self.start_election();
@@ -94,25 +93,20 @@ impl<T: Command> Node<T> {
                 || (membership.is_voter(id) && voters > self.config.min_voters)
         });
         let addition = || self.known.iter().copied().find(|&id| !membership.is_member(id));
-        let promotion = || {
-            (voters < self.config.max_voters)
-                .then(|| {
-                    self.known.iter().copied().find(|&id| {
-                        membership.learners.contains(&id)
-                            && leader
-                                .progress
-                                .get(id)
-                                .is_some_and(|progress| progress.match_index() >= self.commit)
-                    })
-                })
-                .flatten()
+        let caught_up = |id| {
+            membership.learners.contains(&id)
+                && leader.progress.get(id).is_some_and(|p| p.match_index() >= self.commit)
         };
-        let change = match (removal, addition(), promotion()) {
-            (Some(id), _, _) => MembershipChange::RemoveNode(id),
-            (None, Some(id), _) => MembershipChange::AddLearner(id),
-            (None, None, Some(id)) => MembershipChange::PromoteLearner(id),
-            (None, None, None) => return,
+        let promotion = || match voters < self.config.max_voters {
+            true => self.known.iter().copied().find(|&id| caught_up(id)),
+            false => None,
         };
+        // Each search only when the ones before it found nothing.
+        let change = removal
+            .map(MembershipChange::RemoveNode)
+            .or_else(|| addition().map(MembershipChange::AddLearner))
+            .or_else(|| promotion().map(MembershipChange::PromoteLearner));
+        let Some(change) = change else { return };
         if self.try_change_membership(&change).is_ok() {
             self.stats.announced_changes += 1;
             self.maybe_commit();

@@ -91,7 +91,7 @@ impl<T: Command> Node<T> {
         self.set_membership(membership, index);
     }
 
-    fn set_membership(&mut self, membership: Membership, index: LogIndex) {
+    pub(super) fn set_membership(&mut self, membership: Membership, index: LogIndex) {
         self.membership = membership;
         self.membership_index = index;
         self.sync_progress();

@@ -134,6 +134,5 @@ fn write_until_closed<T: Command, S: Storage<T>>(
                 }
             }
         }
-        drop(persists);
     }
 }
