@@ -7,8 +7,14 @@
 # medians per system and level, the ratio stepraft/etcd, and each node's memory, CPU time and
 # data size. See BENCHMARKS.md.
 #
+# Before the rounds, each fresh cluster takes a fixed number of writes and every node's memory
+# and data size are printed; every round ends with a failover run per system: clients write,
+# the leader is killed with SIGKILL, and the longest time in which no write succeeded is the
+# failover time a client sees (the killed node is restarted on its data afterwards).
+#
 #   bash bench/compare-etcd.sh [--rounds 3] [--seconds 10] [--levels 1,16,64,256]
-#                              [--read-clients 16] [--connect leader] [--keep]
+#                              [--read-clients 16] [--connect leader] [--memory-writes 100000]
+#                              [--failover-clients 16] [--keep]
 set -euo pipefail
 
 usage() {
@@ -19,6 +25,10 @@ usage: bash bench/compare-etcd.sh [options]
   --levels L         comma-separated client counts of the write levels (default 1,16,64,256)
   --read-clients N   clients of the linearizable-read level run each round (default 16; 0: none)
   --connect MODE     node each client starts with: leader, spread or first (default leader)
+  --memory-writes N  writes (64 clients) to each fresh cluster before the rounds, after which
+                     every node's memory and data size are printed (default 100000; 0: none)
+  --failover-clients N
+                     clients of the failover run that ends each round (default 16; 0: none)
   --keep             keep the temp dir (data, logs, results.jsonl) instead of removing it
 Environment: ETCD (the etcd binary; default: etcd on PATH, installed with apt-get if
 missing), TMPDIR (where the temp dir goes; it must be on a real disk for fsync to count).
@@ -30,6 +40,8 @@ seconds=10
 levels=1,16,64,256
 read_clients=16
 connect=leader
+memory_writes=100000
+failover_clients=16
 keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,6 +50,8 @@ while [ $# -gt 0 ]; do
         --levels) levels=$2; shift 2 ;;
         --read-clients) read_clients=$2; shift 2 ;;
         --connect) connect=$2; shift 2 ;;
+        --memory-writes) memory_writes=$2; shift 2 ;;
+        --failover-clients) failover_clients=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare-etcd: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -46,6 +60,8 @@ done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "compare-etcd: --rounds must be a positive integer" >&2; exit 2; }
 [[ $levels =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "compare-etcd: --levels must be like 1,16,64" >&2; exit 2; }
 [[ $read_clients =~ ^[0-9]+$ ]] || { echo "compare-etcd: --read-clients must be an integer" >&2; exit 2; }
+[[ $memory_writes =~ ^[0-9]+$ ]] || { echo "compare-etcd: --memory-writes must be an integer" >&2; exit 2; }
+[[ $failover_clients =~ ^[0-9]+$ ]] || { echo "compare-etcd: --failover-clients must be an integer" >&2; exit 2; }
 case "$connect" in leader | spread | first) ;; *) echo "compare-etcd: bad --connect $connect" >&2; exit 2 ;; esac
 IFS=, read -r -a level_list <<<"$levels"
 
@@ -139,21 +155,32 @@ for i in 1 2 3; do
     etcd_nodes+="${etcd_nodes:+,}127.0.0.1:${ports[i + 2]}"
     etcd_cluster+="${etcd_cluster:+,}etcd-$i=http://127.0.0.1:${ports[i + 5]}"
 done
+# Starts node $2 (1 to 3) of system $1 in the background, or restarts it on its data; its
+# pid goes to position 2 * ($2 - 1) of pids (stepraft) or the one after (etcd). A restart
+# appends to the node's log.
+start_node() {
+    local system=$1 i=$2 slot
+    if [ "$system" = stepraft ]; then
+        slot=$((2 * (i - 1)))
+        "$bin" serve --id "$i" --listen "127.0.0.1:${ports[i - 1]}" --peers "$stepraft_peers" \
+            --data "$tmp/stepraft/node-$i" </dev/null >/dev/null 2>>"$tmp/stepraft/node-$i.log" &
+    else
+        slot=$((2 * (i - 1) + 1))
+        "$etcd" --name "etcd-$i" --data-dir "$tmp/etcd/etcd-$i" \
+            --listen-client-urls "http://127.0.0.1:${ports[i + 2]}" \
+            --advertise-client-urls "http://127.0.0.1:${ports[i + 2]}" \
+            --listen-peer-urls "http://127.0.0.1:${ports[i + 5]}" \
+            --initial-advertise-peer-urls "http://127.0.0.1:${ports[i + 5]}" \
+            --initial-cluster "$etcd_cluster" --initial-cluster-token compare-etcd \
+            --initial-cluster-state new --logger zap --log-outputs stderr \
+            </dev/null >/dev/null 2>>"$tmp/etcd/etcd-$i.log" &
+    fi
+    pids[slot]=$!
+    names[slot]=$system-$i
+}
 for i in 1 2 3; do
-    "$bin" serve --id "$i" --listen "127.0.0.1:${ports[i - 1]}" --peers "$stepraft_peers" \
-        --data "$tmp/stepraft/node-$i" </dev/null >/dev/null 2>"$tmp/stepraft/node-$i.log" &
-    pids+=($!)
-    names+=("stepraft-$i")
-    "$etcd" --name "etcd-$i" --data-dir "$tmp/etcd/etcd-$i" \
-        --listen-client-urls "http://127.0.0.1:${ports[i + 2]}" \
-        --advertise-client-urls "http://127.0.0.1:${ports[i + 2]}" \
-        --listen-peer-urls "http://127.0.0.1:${ports[i + 5]}" \
-        --initial-advertise-peer-urls "http://127.0.0.1:${ports[i + 5]}" \
-        --initial-cluster "$etcd_cluster" --initial-cluster-token compare-etcd \
-        --initial-cluster-state new --logger zap --log-outputs stderr \
-        </dev/null >/dev/null 2>"$tmp/etcd/etcd-$i.log" &
-    pids+=($!)
-    names+=("etcd-$i")
+    start_node stepraft "$i"
+    start_node etcd "$i"
 done
 
 # Every node still running, or the name of the first that is not.
@@ -194,7 +221,7 @@ check_alive
 # A field of a flat JSON object (numbers and plain strings; null as "null").
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$2"; }
 results=$tmp/results.jsonl
-row_format="%-9s %-18s %7s %5s %10s %8s %8s %9s %9s %10s %6s\n"
+row_format="%-9s %-18s %7s %5s %10s %8s %8s %9s %9s %9s %10s %6s\n"
 number() { if [ "$1" = null ] || [ -z "$1" ]; then echo -; else printf "%.${2}f" "$1"; fi; }
 print_row() {
     local line=$1
@@ -202,21 +229,78 @@ print_row() {
         "$(field clients "$line")" "$(field round "$line")" "$(number "$(field per_second "$line")" 0)" \
         "$(number "$(field p50_ms "$line")" 2)" "$(number "$(field p99_ms "$line")" 2)" \
         "$(number "$(field p999_ms "$line")" 2)" "$(number "$(field max_ms "$line")" 2)" \
-        "$(field leader_changes "$line")" "$(field errors "$line")"
+        "$(number "$(field longest_gap_ms "$line")" 0)" "$(field leader_changes "$line")" \
+        "$(field errors "$line")"
+}
+
+# Adds the round to the JSON line in $tmp/out, appends it to file $2 and prints it.
+record() { # round file
+    local line
+    line=$(cat "$tmp/out")
+    line="{\"round\":$1,${line#\{}"
+    echo "$line" >>"$2"
+    print_row "$line"
 }
 
 run() { # system round bench-arguments...
-    local system=$1 round=$2 line
+    local system=$1 round=$2
     shift 2
     # A pause, so that what the previous run left behind (the other system's background
     # writes, compaction) settles before this one starts.
     sleep 1
     bench --target "$system" --nodes "$(nodes_of "$system")" --seconds "$seconds" --json "$@"
-    line=$(cat "$tmp/out")
-    line="{\"round\":$round,${line#\{}"
-    echo "$line" >>"$results"
-    print_row "$line"
+    record "$round" "$results"
     check_alive
+}
+
+# A failover run: $failover_clients clients (spread over the nodes) write for 9 s; after 3 s
+# the leader is killed with SIGKILL. The run's longest gap is the failover time. Then the
+# killed node is restarted on its data, and the next run waits until a node leads and the
+# restarted one has had 3 s to catch up.
+failover() { # system round
+    local system=$1 round=$2 leader i slot pid status=0
+    local addresses
+    sleep 1
+    "$bin" bench --target "$system" --nodes "$(nodes_of "$system")" --print-leader \
+        >"$tmp/leader" 2>>"$tmp/bench.log" || { say "compare-etcd: no $system leader"; exit 1; }
+    leader=$(cat "$tmp/leader")
+    IFS=, read -r -a addresses <<<"$(nodes_of "$system")"
+    for i in 1 2 3; do [ "${addresses[i - 1]}" = "$leader" ] && break; done
+    [ "${addresses[i - 1]}" = "$leader" ] || { say "compare-etcd: leader $leader is no $system node"; exit 1; }
+    if [ "$system" = stepraft ]; then slot=$((2 * (i - 1))); else slot=$((2 * (i - 1) + 1)); fi
+    pid=${pids[slot]}
+    "$bin" bench --value-bytes 100 --connect spread --target "$system" --nodes "$(nodes_of "$system")" \
+        --clients "$failover_clients" --reads 0 --seconds 9 --json >"$tmp/out" 2>>"$tmp/bench.log" &
+    bench_pid=$!
+    sleep 3
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    wait "$bench_pid" || status=$?
+    bench_pid=""
+    [ $status -eq 0 ] || { say "compare-etcd: the $system failover run failed ($status)"; exit 1; }
+    sed -i 's/"operation":"write"/"operation":"failover"/' "$tmp/out"
+    record "$round" "$results"
+    start_node "$system" "$i"
+    bench --target "$system" --nodes "$(nodes_of "$system")" --clients 0 --reads 0 --seconds 1
+    sleep 3
+    check_alive
+}
+
+# Memory (RSS now and at its peak), CPU time (user + system since start) and data size of
+# every node.
+print_resources() {
+    local i pid name rss peak cpu data ticks
+    printf "%-11s %8s %10s %10s %8s %8s\n" node pid "RSS" "peak RSS" "CPU s" data
+    ticks=$(getconf CLK_TCK)
+    for i in "${!pids[@]}"; do
+        pid=${pids[i]} name=${names[i]}
+        rss=$(awk '/^VmRSS:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")
+        peak=$(awk '/^VmHWM:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")
+        # Fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis.
+        cpu=$(sed 's/.*) //' "/proc/$pid/stat" | awk -v t="$ticks" '{ printf "%.1f", ($12 + $13) / t }')
+        case "$name" in stepraft-*) data=$tmp/stepraft/node-${name#stepraft-} ;; *) data=$tmp/etcd/$name ;; esac
+        printf "%-11s %8s %10s %10s %8s %8s\n" "$name" "$pid" "$rss" "$peak" "$cpu" "$(du -sh "$data" | cut -f1)"
+    done
 }
 
 cat <<EOF
@@ -226,7 +310,28 @@ $rounds round(s) of ${seconds}s runs, interleaved; write levels $levels; read le
 clients start at: $connect; one keep-alive HTTP/JSON connection per client, the same load generator for both
 
 EOF
-printf "$row_format" system operation clients round "ops/s" "p50 ms" "p99 ms" "p99.9 ms" "max ms" "leader chg" errors
+header() {
+    printf "$row_format" system operation clients round "ops/s" "p50 ms" "p99 ms" "p99.9 ms" "max ms" \
+        "gap ms" "leader chg" errors
+}
+if [ "$memory_writes" -gt 0 ]; then
+    echo "$memory_writes writes to new keys, 64 clients, each fresh cluster in turn"
+    header
+    for system in stepraft etcd; do
+        sleep 1
+        bench --target "$system" --nodes "$(nodes_of "$system")" --clients 64 --reads 0 \
+            --writes "$memory_writes" --seconds 600 --json
+        record 0 "$tmp/memory.jsonl"
+    done
+    # What the writes left behind in the background (compaction, snapshots) settles first.
+    sleep 3
+    check_alive
+    echo
+    echo "nodes after $memory_writes writes (RSS now and at its peak; CPU: user + system time since start; data: du -sh)"
+    print_resources
+    echo
+fi
+header
 for round in $(seq 1 "$rounds"); do
     for clients in "${level_list[@]}"; do
         [ "$clients" -gt 0 ] || continue
@@ -235,8 +340,13 @@ for round in $(seq 1 "$rounds"); do
     if [ "$read_clients" -gt 0 ]; then
         for system in stepraft etcd; do run "$system" "$round" --clients 0 --reads "$read_clients"; done
     fi
+    if [ "$failover_clients" -gt 0 ]; then
+        for system in stepraft etcd; do failover "$system" "$round"; done
+    fi
 done
-echo "(leader chg: the rise of the highest Raft term during the run, i.e. elections; errors: failed requests)"
+echo "(gap: the longest time in the run in which no request succeeded; for failover, the time from the"
+echo " last write acknowledged by the killed leader to the first acknowledged after it; leader chg: the rise"
+echo " of the highest Raft term during the run, i.e. elections; errors: failed requests)"
 
 # --- medians and ratios --------------------------------------------------------------------
 median() { # numbers on stdin, one a line ("null" skipped)
@@ -263,40 +373,35 @@ ratio() { if [ "$1" = null ] || [ "$2" = null ]; then echo -; else awk -v a="$1"
 groups=()
 for clients in "${level_list[@]}"; do [ "$clients" -gt 0 ] && groups+=("write:$clients"); done
 [ "$read_clients" -gt 0 ] && groups+=("linearizable-read:$read_clients")
+[ "$failover_clients" -gt 0 ] && groups+=("failover:$failover_clients")
 echo
 echo "medians over $rounds round(s) (leader chg and errors: totals)"
-printf "%-9s %-18s %7s %10s %8s %8s %9s %9s %10s %6s\n" system operation clients "ops/s" "p50 ms" "p99 ms" "p99.9 ms" "max ms" "leader chg" errors
+medians_format="%-9s %-18s %7s %10s %8s %8s %9s %9s %9s %10s %6s\n"
+printf "$medians_format" system operation clients "ops/s" "p50 ms" "p99 ms" "p99.9 ms" "max ms" "gap ms" \
+    "leader chg" errors
 for group in "${groups[@]}"; do
     for system in stepraft etcd; do
-        printf "%-9s %-18s %7s %10s %8s %8s %9s %9s %10s %6s\n" "$system" "${group%%:*}" "${group##*:}" \
+        printf "$medians_format" "$system" "${group%%:*}" "${group##*:}" \
             "$(number "$(median_of $system "$group" per_second)" 0)" \
             "$(number "$(median_of $system "$group" p50_ms)" 2)" "$(number "$(median_of $system "$group" p99_ms)" 2)" \
             "$(number "$(median_of $system "$group" p999_ms)" 2)" "$(number "$(median_of $system "$group" max_ms)" 2)" \
+            "$(number "$(median_of $system "$group" longest_gap_ms)" 0)" \
             "$(sum_of $system "$group" leader_changes)" "$(sum_of $system "$group" errors)"
     done
 done
 echo
 echo "ratio stepraft/etcd of the medians (ops/s: above 1 is stepraft faster; latency: below 1 is stepraft quicker)"
-printf "%-18s %7s %7s %7s %7s %9s %7s\n" operation clients "ops/s" p50 p99 p99.9 max
+printf "%-18s %7s %7s %7s %7s %9s %7s %7s\n" operation clients "ops/s" p50 p99 p99.9 max gap
 for group in "${groups[@]}"; do
     row=("${group%%:*}" "${group##*:}")
-    for name in per_second p50_ms p99_ms p999_ms max_ms; do
+    for name in per_second p50_ms p99_ms p999_ms max_ms longest_gap_ms; do
         row+=("$(ratio "$(median_of stepraft "$group" $name)" "$(median_of etcd "$group" $name)")")
     done
-    printf "%-18s %7s %7s %7s %7s %9s %7s\n" "${row[@]}"
+    printf "%-18s %7s %7s %7s %7s %9s %7s %7s\n" "${row[@]}"
 done
 
 # --- resources -------------------------------------------------------------------------------
 echo
-echo "nodes at the end (RSS now and at its peak; CPU: user + system time since start; data: du -sh)"
-printf "%-11s %8s %10s %10s %8s %8s\n" node pid "RSS" "peak RSS" "CPU s" data
-ticks=$(getconf CLK_TCK)
-for i in "${!pids[@]}"; do
-    pid=${pids[i]} name=${names[i]}
-    rss=$(awk '/^VmRSS:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")
-    peak=$(awk '/^VmHWM:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")
-    # Fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis.
-    cpu=$(sed 's/.*) //' "/proc/$pid/stat" | awk -v t="$ticks" '{ printf "%.1f", ($12 + $13) / t }')
-    case "$name" in stepraft-*) data=$tmp/stepraft/node-${name#stepraft-} ;; *) data=$tmp/etcd/$name ;; esac
-    printf "%-11s %8s %10s %10s %8s %8s\n" "$name" "$pid" "$rss" "$peak" "$cpu" "$(du -sh "$data" | cut -f1)"
-done
+echo "nodes at the end (RSS now and at its peak; CPU: user + system time since start, or since the restart"
+echo "after a failover run; data: du -sh)"
+print_resources

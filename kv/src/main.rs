@@ -97,9 +97,12 @@ struct BenchArgs {
     /// Concurrency levels of the linearizable-read levels, run after the writes (0: none).
     #[arg(long, value_delimiter = ',', default_value = "16")]
     reads: Vec<usize>,
-    /// Seconds per level.
+    /// Seconds per level (with --writes: the most a write level may take).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// End each write level once this many writes were acknowledged (or --seconds passed).
+    #[arg(long)]
+    writes: Option<u64>,
     /// Bytes per value.
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
@@ -117,6 +120,9 @@ struct BenchArgs {
     /// Print one JSON object per level (JSON lines) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Wait (up to 15 s) until a node leads, print its address, and run no level.
+    #[arg(long)]
+    print_leader: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -391,6 +397,10 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
     let view = bench::ClusterView::wait_for_leader(target, addresses, Duration::from_secs(15))
         .ok_or("no node reports that it leads")?;
     let leader = view.leader().map(|i| addresses[i].as_str()).unwrap_or("?");
+    if args.print_leader {
+        println!("{leader}");
+        return Ok(());
+    }
     eprintln!(
         "{} at {}, leader {leader} (term {})",
         target.name(),
@@ -406,7 +416,7 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
     let reads = args.reads.iter().map(|&clients| (bench::Operation::LinearizableRead, clients));
     if !args.json {
         println!(
-            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
+            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
             "operation",
             "clients",
             "ops",
@@ -415,6 +425,7 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
             "p99 ms",
             "p99.9 ms",
             "max ms",
+            "gap ms",
             "leader chg",
             "errors"
         );
@@ -425,6 +436,7 @@ fn run_levels(target: bench::Target, addresses: &[String], args: &BenchArgs) -> 
             operation,
             clients,
             duration: Duration::from_secs_f64(args.seconds),
+            max_operations: args.writes.filter(|_| operation == bench::Operation::Write),
             value_bytes: args.value_bytes,
             connect,
         };
@@ -442,7 +454,7 @@ fn print_level(result: &bench::BenchResult) {
     let ms = |value: Option<f64>| value.map_or("-".to_owned(), |ms| format!("{ms:.2}"));
     let latency = &result.latency;
     println!(
-        "{:<17} {:>7} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6}",
+        "{:<17} {:>7} {:>9} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8.1} {:>10} {:>6}",
         result.level.operation.name(),
         result.level.clients,
         result.operations,
@@ -451,6 +463,7 @@ fn print_level(result: &bench::BenchResult) {
         ms(latency.p99_ms),
         ms(latency.p999_ms),
         ms(latency.max_ms),
+        result.longest_gap.as_secs_f64() * 1000.0,
         result.leader_changes().map_or("?".to_owned(), |changes| changes.to_string()),
         result.errors
     );

@@ -34,8 +34,37 @@ fn bench_reports_a_write_and_a_read_level_as_json_lines() {
         assert!(latencies.windows(2).all(|pair| pair[0] <= pair[1]), "{level}");
         assert!(level["leader_changes"].is_u64(), "{level}");
         assert!(level["leader_before"].is_string(), "{level}");
+        let gap = level["longest_gap_ms"].as_f64().expect("a longest gap");
+        assert!(gap > 0.0 && gap < 1000.0 * level["seconds"].as_f64().unwrap(), "{level}");
     }
     assert!(stderr.contains("leader"), "the cluster and its leader are named: {stderr}");
+}
+
+#[test]
+fn a_write_level_ends_after_the_writes_asked_for() {
+    let output = Command::new(EXECUTABLE)
+        .args(["bench", "--writes", "300", "--seconds", "60", "--clients", "4", "--reads", "0"])
+        .arg("--json")
+        .output()
+        .expect("the bench runs");
+    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let level: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let writes = level["operations"].as_u64().expect("a count");
+    // Each of the 4 clients may finish the request it is in when the count is reached.
+    assert!((300..=304).contains(&writes), "{level}");
+    assert!(level["seconds"].as_f64() < Some(60.0), "{level}");
+}
+
+#[test]
+fn bench_prints_the_leader_and_runs_nothing() {
+    let output = Command::new(EXECUTABLE)
+        .args(["bench", "--print-leader"])
+        .output()
+        .expect("the bench runs");
+    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let address: std::net::SocketAddr = stdout.trim().parse().expect("one address");
+    assert!(address.ip().is_loopback(), "{stdout}");
 }
 
 #[test]

@@ -11,11 +11,16 @@
 //! (term, leader) pair a node believes in, including to "no leader", so one election counts
 //! once or twice per node. For etcd, its own `etcd_server_leader_changes_seen_total` (the
 //! leaders a member has learned of) is reported beside it, as the largest rise on any member.
+//!
+//! Every level also reports its longest gap: the longest time in which no request succeeded
+//! (from the start to the first success, between two successes, from the last one to the
+//! end). With a node killed during the level, that is how long the cluster could not serve
+//! the clients: for a killed leader, the failover time as a client sees it.
 
 mod summary;
 mod target;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -72,8 +77,11 @@ pub struct Level {
     pub operation: Operation,
     /// Concurrent clients.
     pub clients: usize,
-    /// How long the clients run.
+    /// How long the clients run at most.
     pub duration: Duration,
+    /// Successful requests after which the clients stop, if they reach it within `duration`
+    /// (requests under way then still finish, so a few more may succeed).
+    pub max_operations: Option<u64>,
     /// Bytes per value.
     pub value_bytes: usize,
     /// Which node each client starts with.
@@ -157,6 +165,8 @@ pub struct BenchResult {
     pub seconds: f64,
     /// Latency of the successful requests.
     pub latency: LatencySummary,
+    /// The longest time in which no request succeeded (see the module docs).
+    pub longest_gap: Duration,
     /// The cluster before the level.
     pub before: ClusterView,
     /// The cluster after the level.
@@ -189,6 +199,7 @@ impl BenchResult {
             "p99_ms": self.latency.p99_ms,
             "p999_ms": self.latency.p999_ms,
             "max_ms": self.latency.max_ms,
+            "longest_gap_ms": self.longest_gap.as_secs_f64() * 1000.0,
             "errors": self.errors,
             "leader_changes": self.leader_changes(),
             "term_before": self.before.term(),
@@ -205,6 +216,8 @@ impl BenchResult {
 #[derive(Debug, Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// When each successful request ended.
+    ends: Vec<Instant>,
     errors: u64,
     first_error: Option<String>,
 }
@@ -217,7 +230,8 @@ impl Tally {
 }
 
 /// Runs one level against the cluster whose nodes listen on `addresses`: `clients` threads,
-/// each with its own keep-alive connection, send requests back to back for `duration`.
+/// each with its own keep-alive connection, send requests back to back for `duration` or
+/// until `max_operations` succeeded.
 ///
 /// # Panics
 /// If `addresses` is empty.
@@ -226,6 +240,7 @@ pub fn run_level(addresses: &[String], level: Level) -> BenchResult {
     let before = ClusterView::observe(level.target, addresses);
     let leader = before.leader().unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
+    let succeeded = Arc::new(AtomicU64::new(0));
     // Every client is set up (and, for reads, has written its key) before the clock starts.
     let ready = Arc::new(Barrier::new(level.clients + 1));
     let value = "x".repeat(level.value_bytes);
@@ -238,13 +253,25 @@ pub fn run_level(addresses: &[String], level: Level) -> BenchResult {
             };
             let mut addresses = addresses.to_vec();
             addresses.rotate_left(first);
-            let (stop, ready, value) = (Arc::clone(&stop), Arc::clone(&ready), value.clone());
-            std::thread::spawn(move || run_client(level, client, &addresses, &value, &ready, &stop))
+            let shared = Shared {
+                ready: Arc::clone(&ready),
+                stop: Arc::clone(&stop),
+                succeeded: Arc::clone(&succeeded),
+            };
+            let value = value.clone();
+            std::thread::spawn(move || run_client(level, client, &addresses, &value, &shared))
         })
         .collect();
     ready.wait();
     let started = Instant::now();
-    std::thread::sleep(level.duration);
+    let deadline = started + level.duration;
+    let limit = level.max_operations.unwrap_or(u64::MAX);
+    // Polled: the clients themselves stop at the count, and a 5 ms overshoot of the
+    // duration does not matter.
+    while Instant::now() < deadline && succeeded.load(Ordering::Relaxed) < limit {
+        let left = deadline.saturating_duration_since(Instant::now());
+        std::thread::sleep(left.min(Duration::from_millis(5)));
+    }
     stop.store(true, Ordering::Relaxed);
     let mut total = Tally::default();
     for worker in workers {
@@ -254,12 +281,14 @@ pub fn run_level(addresses: &[String], level: Level) -> BenchResult {
             ..Tally::default()
         });
         total.latencies.extend(tally.latencies);
+        total.ends.extend(tally.ends);
         total.errors += tally.errors;
         if total.first_error.is_none() {
             total.first_error = tally.first_error;
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let seconds = (ended - started).as_secs_f64();
     BenchResult {
         level,
         operations: total.latencies.len() as u64,
@@ -267,9 +296,32 @@ pub fn run_level(addresses: &[String], level: Level) -> BenchResult {
         first_error: total.first_error,
         seconds,
         latency: LatencySummary::of(&mut total.latencies),
+        longest_gap: longest_gap(started, &mut total.ends, ended),
         before,
         after: ClusterView::observe(level.target, addresses),
     }
+}
+
+/// The longest time between `start`, the instants of `ends` (sorted in place) and `end`.
+pub fn longest_gap(start: Instant, ends: &mut [Instant], end: Instant) -> Duration {
+    ends.sort_unstable();
+    let mut longest = Duration::ZERO;
+    let mut previous = start;
+    for &instant in ends.iter().chain([&end]) {
+        longest = longest.max(instant.saturating_duration_since(previous));
+        previous = previous.max(instant);
+    }
+    longest
+}
+
+/// What the clients of a level share with each other and with the level's thread.
+struct Shared {
+    /// Every client set up: the clock starts.
+    ready: Arc<Barrier>,
+    /// The level is over.
+    stop: Arc<AtomicBool>,
+    /// Successful requests so far, of all clients.
+    succeeded: Arc<AtomicU64>,
 }
 
 /// One client: `addresses` starts with its first node.
@@ -278,8 +330,7 @@ fn run_client(
     client: usize,
     addresses: &[String],
     value: &str,
-    ready: &Barrier,
-    stop: &AtomicBool,
+    shared: &Shared,
 ) -> Tally {
     let mut connection = Connection::new(addresses);
     let mut tally = Tally::default();
@@ -289,16 +340,22 @@ fn run_client(
             tally.error(error);
         }
     }
-    ready.wait();
+    shared.ready.wait();
     let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    let limit = level.max_operations.unwrap_or(u64::MAX);
+    while !shared.stop.load(Ordering::Relaxed) && shared.succeeded.load(Ordering::Relaxed) < limit {
         let request = match level.operation {
             Operation::Write => level.target.put(&format!("bench-{client}-{n}"), value),
             Operation::LinearizableRead => level.target.linearizable_get(&read_key),
         };
         let started = Instant::now();
         match connection.send(&request) {
-            Ok(_) => tally.latencies.push(started.elapsed()),
+            Ok(_) => {
+                let ended = Instant::now();
+                tally.latencies.push(ended - started);
+                tally.ends.push(ended);
+                shared.succeeded.fetch_add(1, Ordering::Relaxed);
+            }
             Err(error) => {
                 tally.error(error);
                 connection.next_node();
@@ -405,12 +462,26 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_gap_counts_the_start_and_the_end() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        // Out of order, with a tie: the longest gap is between 40 and 300.
+        let mut ends = [at(300), at(40), at(10), at(40)];
+        assert_eq!(longest_gap(start, &mut ends, at(320)), Duration::from_millis(260));
+        // Nothing succeeded: the whole level is one gap.
+        assert_eq!(longest_gap(start, &mut [], at(500)), Duration::from_millis(500));
+        // The last success long before the end.
+        assert_eq!(longest_gap(start, &mut [at(5)], at(905)), Duration::from_millis(900));
+    }
+
+    #[test]
     fn a_result_reports_rates_and_a_flat_json_object() {
         let level = Level {
             target: Target::Etcd,
             operation: Operation::Write,
             clients: 4,
             duration: Duration::from_secs(2),
+            max_operations: None,
             value_bytes: 100,
             connect: Connect::Leader,
         };
@@ -421,6 +492,7 @@ mod tests {
             first_error: Some("503 from a: no leader".into()),
             seconds: 2.5,
             latency: LatencySummary::of(&mut [Duration::from_millis(2)]),
+            longest_gap: Duration::from_millis(1500),
             before: ClusterView { nodes: vec![node(2, true, Some(1)), None] },
             after: ClusterView { nodes: vec![node(3, false, Some(2)), node(3, true, None)] },
         };
@@ -435,6 +507,7 @@ mod tests {
         assert_eq!(object["leader_before"], "a:1");
         assert_eq!(object["leader_after"], "b:2");
         assert_eq!(object["leader_changes_seen"], 1);
+        assert_eq!(object["longest_gap_ms"], 1500.0);
         let flat = object.as_object().expect("an object").values();
         assert!(flat.into_iter().all(|value| !value.is_object() && !value.is_array()));
     }
